@@ -1,0 +1,1 @@
+"""diem: loyalty points and shopping vouchers, as Lambda functions."""

@@ -1,0 +1,302 @@
+"""Request and response models of the public contract (API.md).
+
+Requests reject unknown fields and check ranges; responses document what the
+service returns and feed the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Points = Annotated[int, Field(ge=0, le=10**12)]
+Plan = Literal["prepaid", "postpaid"]
+Service = Literal["mobile", "data", "ftth", "tv", "digital"]
+Tier = Literal["potential", "loyal", "silver", "gold", "diamond"]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Segment = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+Province = Annotated[str, Field(min_length=1, max_length=64)]
+UtcTimestamp = Annotated[datetime, Field(description="ISO 8601 with a time zone, e.g. 2026-11-23T08:00:00Z")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, str_strip_whitespace=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp needs a time zone (use Z for UTC)")
+    return value
+
+
+# --- errors ------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["SOLD_OUT"])
+    message: str = Field(examples=["This campaign has no vouchers left."])
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(Response):
+    status: Literal["ok"]
+
+
+# --- subscribers and points ----------------------------------------------------
+
+
+class SubscriberIn(Request):
+    activated_on: date
+    plan: Plan
+    birthday: date | None = None
+    province: Province | None = None
+    segments: list[Segment] = Field(default_factory=list, max_length=50)
+
+
+class SubscriberOut(Response):
+    msisdn: str = Field(examples=["84961234567"])
+    activated_on: date
+    plan: Plan
+    birthday: date | None = None
+    province: str | None = None
+    segments: list[str]
+    tenure_months: int
+    tier: Tier
+    created_at: str
+    updated_at: str
+
+
+class SpendEventIn(Request):
+    event_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+    msisdn: Annotated[str, Field(min_length=9, max_length=20)]
+    amount_vnd: Annotated[int, Field(ge=0, le=10**11)]
+    service: Service
+    occurred_at: UtcTimestamp
+
+    _aware = field_validator("occurred_at")(_aware)
+
+
+class Earned(BaseModel):
+    rank_points: int
+    spendable_points: int
+
+
+class SpendEventOut(Response):
+    event_id: str
+    msisdn: str
+    earned: Earned
+    tier: Tier
+
+
+class Expiring(BaseModel):
+    on: date
+    points: int
+
+
+class PointsOut(Response):
+    msisdn: str
+    balance: int
+    rank_points: int
+    tier: Tier
+    tier_cycle_ends_on: date | None
+    next_tier: Tier | None
+    rank_points_to_next_tier: int | None
+    expiring: list[Expiring]
+
+
+class LedgerEntryOut(Response):
+    entry_id: str
+    kind: Literal["earn", "tenure_bonus", "spend", "refund", "expire", "adjust", "forfeit"]
+    points: int
+    balance_after: int
+    at: str
+    ref: str | None
+
+
+class LedgerPage(Response):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None
+
+
+class AdjustmentIn(Request):
+    points: Annotated[int, Field(ge=-(10**9), le=10**9)]
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("points must not be 0")
+        return value
+
+
+# --- partners ------------------------------------------------------------------
+
+
+class PartnerIn(Request):
+    name: ShortText
+
+
+class PartnerOut(Response):
+    partner_id: str
+    name: str
+    api_key: str
+
+
+class ApiKeyOut(Response):
+    api_key: str
+
+
+# --- campaigns -----------------------------------------------------------------
+
+
+class VoucherTemplate(Request):
+    title: ShortText
+    value_vnd: Annotated[int, Field(gt=0, le=10**10)] | None = None
+    percent_off: Annotated[int, Field(gt=0, le=100)] | None = None
+    terms: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class Eligibility(Request):
+    min_tier: Tier | None = None
+    min_tenure_months: Annotated[int, Field(ge=0, le=1200)] | None = None
+    plans: list[Plan] | None = None
+    provinces: list[Province] | None = Field(default=None, max_length=100)
+    birthday_month: bool = False
+    segments: list[Segment] | None = Field(default=None, max_length=50)
+
+
+class CampaignIn(Request):
+    name: ShortText
+    partner_id: Annotated[str, Field(min_length=1, max_length=64)]
+    voucher: VoucherTemplate
+    points_price: Annotated[int, Field(ge=0, le=10**9)]
+    inventory: Annotated[int, Field(ge=1, le=10**8)]
+    per_subscriber_limit: Annotated[int, Field(ge=1, le=1000)] = 1
+    starts_at: UtcTimestamp
+    ends_at: UtcTimestamp
+    voucher_valid_days: Annotated[int, Field(ge=1, le=3650)]
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    expected_peak_claims_per_second: Annotated[int, Field(ge=0, le=100_000)] = 0
+
+    _aware = field_validator("starts_at", "ends_at")(_aware)
+
+
+class CampaignPatch(Request):
+    """After launch, inventory can only grow and the window only lengthen."""
+
+    inventory: Annotated[int, Field(ge=1, le=10**8)] | None = None
+    ends_at: UtcTimestamp | None = None
+
+
+class CampaignStats(BaseModel):
+    issued: int
+    redeemed: int
+    reversed: int
+    remaining: int
+    redemption_rate: float
+
+
+class CampaignOut(Response):
+    campaign_id: str
+    status: Literal["draft", "active", "paused", "ended"]
+    name: str
+    partner_id: str
+    voucher: dict
+    points_price: int
+    inventory: int
+    per_subscriber_limit: int
+    starts_at: str
+    ends_at: str
+    voucher_valid_days: int
+    eligibility: dict
+    stats: CampaignStats | None = None
+
+
+class CampaignPage(Response):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+class ClaimIn(Request):
+    pass
+
+
+class VoucherOut(Response):
+    code: str
+    campaign_id: str
+    status: Literal["issued", "redeemed", "expired", "cancelled"]
+    expires_at: str
+    title: str | None = None
+
+
+class ClaimOut(Response):
+    voucher: VoucherOut
+    balance: int
+
+
+class GrantIn(Request):
+    msisdns: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1, max_length=1000)
+
+
+class GrantResult(BaseModel):
+    msisdn: str
+    status: str
+    code: str | None = None
+
+
+class GrantOut(Response):
+    results: list[GrantResult]
+
+
+class WalletPage(Response):
+    items: list[VoucherOut]
+    next_cursor: str | None
+
+
+class OffersOut(Response):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+class PartnerVoucherOut(Response):
+    code: str
+    status: Literal["issued", "redeemed", "expired", "cancelled"]
+    title: str
+    value_vnd: int | None = None
+    percent_off: int | None = None
+    expires_at: str
+
+
+class RedemptionIn(Request):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    order_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    store_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class RedemptionOut(Response):
+    redemption_id: str
+    code: str
+    order_ref: str
+    redeemed_at: str
+    store_id: str | None = None
+
+
+class ReversalOut(Response):
+    redemption_id: str
+    reversed_at: str
+    voucher_status: str
+
+
+class RedemptionPage(Response):
+    items: list[RedemptionOut]
+    next_cursor: str | None

@@ -1,0 +1,119 @@
+"""The one place that reads environment variables and holds the business defaults.
+
+Everything is read lazily, on first use: Chalice's test client sets stage
+variables only while a request runs, and Lambda sets them before import.
+`reset()` forgets what was read (tests change the environment).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+from functools import lru_cache
+
+# the development default only; every deployed stage sets DIEM_JWT_SECRET or a JWKS URL
+DEV_JWT_SECRET = "diem-dev-secret-change-me-0123456789abcdef"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings, from environment variables."""
+
+    stage: str
+    region: str
+    table_prefix: str
+    dynamodb_endpoint: str | None
+    jwt_secret: str | None
+    jwt_jwks_url: str | None
+    jwt_issuer: str | None
+    jwt_audience: str | None
+    log_level: str
+    api_key_cache_seconds: float
+    in_lambda: bool
+
+    @property
+    def is_local(self) -> bool:
+        return self.dynamodb_endpoint is not None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Business defaults from DOMAIN.md; an operator changes them here, not in code."""
+
+    zone: timezone = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+    earn_rates_percent: dict[str, str] = field(
+        default_factory=lambda: {
+            "mobile": "5",
+            "data": "5",
+            "ftth": "0.5",
+            "tv": "0.5",
+            "digital": "0.3",
+        }
+    )
+    # tier code -> (rank points needed in the trailing 12 months, spendable multiplier)
+    tiers: tuple[tuple[str, int, str], ...] = (
+        ("potential", 0, "1.0"),
+        ("loyal", 10_000, "1.0"),
+        ("silver", 30_000, "1.1"),
+        ("gold", 80_000, "1.2"),
+        ("diamond", 150_000, "1.5"),
+    )
+    tenure_gate_months: int = 12
+    tenure_gate_max_tier: str = "loyal"
+    tier_cycle_months: int = 12
+    rank_window_months: int = 12
+    spendable_expiry_months: int = 12
+    short_expiry_services: tuple[str, ...] = ("data",)
+    short_expiry_months: int = 1
+    # (minimum whole years of tenure, bonus points), highest first
+    tenure_bonus: tuple[tuple[int, int], ...] = ((5, 5_000), (3, 3_000), (1, 1_000))
+    idempotency_ttl_hours: int = 24
+    old_api_key_grace_hours: int = 24
+    reversal_window_days: int = 30
+    unknown_code_limit_per_hour: int = 100
+    grant_max_msisdns: int = 1_000
+    default_per_subscriber_limit: int = 1
+    # scheduled jobs read sparse "due" indexes spread over this many partitions
+    due_index_shards: int = 16
+    # a flash-sale campaign takes this many claims per second per inventory shard
+    claims_per_shard_per_second: int = 250
+    max_inventory_shards: int = 64
+    claim_max_attempts: int = 6
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Read the deployment settings once."""
+    stage = _env("DIEM_STAGE", "dev") or "dev"
+    return Settings(
+        stage=stage,
+        region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "ap-southeast-1")) or "ap-southeast-1",
+        table_prefix=_env("DIEM_TABLE_PREFIX", f"diem-{stage}-") or "",
+        dynamodb_endpoint=_env("DIEM_DYNAMODB_ENDPOINT"),
+        jwt_secret=_env("DIEM_JWT_SECRET"),
+        jwt_jwks_url=_env("DIEM_JWT_JWKS_URL"),
+        jwt_issuer=_env("DIEM_JWT_ISSUER"),
+        jwt_audience=_env("DIEM_JWT_AUDIENCE"),
+        log_level=_env("DIEM_LOG_LEVEL", "INFO") or "INFO",
+        api_key_cache_seconds=float(_env("DIEM_API_KEY_CACHE_SECONDS", "60") or 60),
+        in_lambda=_env("AWS_LAMBDA_FUNCTION_NAME") is not None,
+    )
+
+
+_rules = Rules()
+
+
+def rules() -> Rules:
+    """The business defaults."""
+    return _rules
+
+
+def reset() -> None:
+    """Forget cached settings (the environment changed)."""
+    settings.cache_clear()

@@ -1,0 +1,70 @@
+"""Daily expiry, daily tenure bonuses and the monthly tier review."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.clock import add_months, month_key
+from chalicelib.config import rules
+from chalicelib.errors import DiemError
+from chalicelib.points import service as points
+from chalicelib.store import Subscriber
+
+log = logging.getLogger(__name__)
+
+# a missed run is caught up by the next ones for this many days
+CATCH_UP_DAYS = 7
+
+
+def _keys(periods: Iterable[str]) -> list[str]:
+    return [f"{period}#{shard}" for period in periods for shard in range(rules().due_index_shards)]
+
+
+def _due(index: Any, keys: list[str]) -> Iterator[str]:
+    for key in keys:
+        for item in index.query(key):
+            yield item.msisdn
+
+
+def _run(index: Any, keys: list[str], workers: int) -> dict[str, int]:
+    done = failed = 0
+
+    def one(msisdn: str) -> bool:
+        try:
+            points.run_due_work(msisdn)
+            return True
+        except DiemError:
+            log.exception("due work failed for one subscriber")
+            return False
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for ok in pool.map(one, _due(index, keys)):
+            done += ok
+            failed += not ok
+    return {"subscribers": done, "failed": failed, "partitions": len(keys)}
+
+
+def expire_points(today: date | None = None, workers: int = 8) -> dict[str, int]:
+    """Expire buckets whose date has passed (writing `expire` entries)."""
+    today = today or clock.today()
+    days = [(today - timedelta(days=n)).isoformat() for n in range(1, CATCH_UP_DAYS + 1)]
+    return _run(Subscriber.expiry_due_index, _keys(days), workers)
+
+
+def tenure_bonuses(today: date | None = None, workers: int = 8) -> dict[str, int]:
+    """Credit the anniversary bonuses due today (and any missed in the last days)."""
+    today = today or clock.today()
+    days = [(today - timedelta(days=n)).isoformat() for n in range(CATCH_UP_DAYS + 1)]
+    return _run(Subscriber.anniversary_due_index, _keys(days), workers)
+
+
+def review_tiers(today: date | None = None, workers: int = 8) -> dict[str, int]:
+    """Apply tier cycles that ended this month or last month."""
+    today = today or clock.today()
+    months = [month_key(add_months(today.replace(day=1), -n)) for n in (1, 0)]
+    return _run(Subscriber.review_due_index, _keys(months), workers)

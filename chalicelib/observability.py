@@ -1,0 +1,54 @@
+"""Powertools for AWS Lambda, set up once: JSON logs with a correlation id,
+CloudWatch metrics in EMF, X-Ray tracing (off outside Lambda)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+SERVICE = "diem"
+NAMESPACE = "Diem"
+
+
+@lru_cache(maxsize=1)
+def logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    from chalicelib import config
+
+    return Logger(service=SERVICE, level=config.settings().log_level)
+
+
+@lru_cache(maxsize=1)
+def metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    from chalicelib import config
+
+    m = Metrics(namespace=NAMESPACE, service=SERVICE)
+    m.set_default_dimensions(stage=config.settings().stage)
+    return m
+
+
+@lru_cache(maxsize=1)
+def tracer() -> Tracer:
+    from aws_lambda_powertools import Tracer
+
+    from chalicelib import config
+
+    # tracing needs the X-Ray daemon, which only Lambda runs
+    return Tracer(service=SERVICE, disabled=not config.settings().in_lambda)
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add to a count metric (flushed at the end of the invocation)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def flush() -> None:
+    metrics().flush_metrics(raise_on_empty_metrics=False)

@@ -1,0 +1,298 @@
+"""Points use cases: each reads the subscriber item once, applies the pure
+rules, and commits the new balance (conditional on the `seq` it read) with its
+ledger entries and idempotency record as one DynamoDB transaction."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib import clock, idempotency, observability, store, tiers
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import rules as points_rules
+from chalicelib.points.account import Account, Entry
+from chalicelib.store import LedgerEntry, Subscriber
+from chalicelib.store.pages import page
+from chalicelib.tiers import TierState
+
+BALANCE = "balance"
+MAX_ATTEMPTS = 8
+
+
+class Retry(Exception):
+    """Another writer changed the balance item between our read and our write."""
+
+
+def retrying(operation: Callable[[], Any], attempts: int = MAX_ATTEMPTS) -> Any:
+    """Run `operation`, again on `Retry` (a real conflict), with jittered backoff."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except Retry:
+            if attempt + 1 == attempts:
+                break
+            observability.count("DynamoDBRetries")
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise Conflict("The account is busy; please retry.", "INVALID_STATE")
+
+
+# -- reading ---------------------------------------------------------------
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def to_account(item: Subscriber) -> Account:
+    return Account(
+        msisdn=item.msisdn,
+        owner_id=item.owner_id,
+        activated_on=date.fromisoformat(item.activated_on),
+        seq=int(item.seq or 0),
+        balance=int(item.balance or 0),
+        buckets=_int_map(item.buckets),
+        rank=_int_map(item.rank),
+        tier=TierState(item.tier or tiers.TIER_CODES[0], _date(item.tier_since), _date(item.tier_cycle_ends_on)),
+        next_anniversary=_date(item.next_anniversary),
+    )
+
+
+def _int_map(value: Any) -> dict[str, int]:
+    raw = value.as_dict() if hasattr(value, "as_dict") else (value or {})
+    return {k: int(v) for k, v in raw.items()}
+
+
+def load(msisdn: str) -> Subscriber:
+    try:
+        return Subscriber.get(msisdn, consistent_read=True)
+    except Subscriber.DoesNotExist:
+        raise NotFound("No such subscriber.") from None
+
+
+# -- writing ---------------------------------------------------------------
+
+
+def account_ops(before_seq: int, account: Account, entries: list[Entry], now: datetime) -> list[store.Op]:
+    """The transaction items for `account` replacing the one read at `before_seq`."""
+    ops: list[store.Op] = []
+    seq = before_seq
+    balance = account.balance - sum(e.points for e in entries)
+    for entry in entries:
+        seq += 1
+        balance += entry.points
+        ledger = LedgerEntry(
+            account.owner_id,
+            entry.entry_id,
+            seq=seq,
+            msisdn=account.msisdn,
+            kind=entry.kind,
+            points=entry.points,
+            rank_points=entry.rank_points,
+            balance_after=balance,
+            tier_after=account.tier.tier,
+            at=clock.iso(now),
+            ref=entry.ref,
+            detail=entry.detail,
+        )
+        ops.append(store.put(ledger, condition=LedgerEntry.entry_id.does_not_exist(), label=f"ledger:{entry.entry_id}"))
+    state = account.tier
+    sets: list[Any] = [
+        Subscriber.seq.set(seq if entries else before_seq + 1),
+        Subscriber.balance.set(account.balance),
+        Subscriber.buckets.set(account.buckets),
+        Subscriber.rank.set(account.rank),
+        Subscriber.tier.set(state.tier),
+    ]
+    optional = [
+        (Subscriber.tier_since, state.since.isoformat() if state.since else None),
+        (Subscriber.tier_cycle_ends_on, state.cycle_ends_on.isoformat() if state.cycle_ends_on else None),
+        (Subscriber.next_anniversary, account.next_anniversary.isoformat() if account.next_anniversary else None),
+        (Subscriber.expiry_due, account.expiry_due()),
+        (Subscriber.anniversary_due, account.anniversary_due()),
+        (Subscriber.review_due, account.review_due()),
+    ]
+    for attribute, value in optional:
+        sets.append(attribute.set(value) if value is not None else attribute.remove())
+    ops.append(
+        store.update(
+            Subscriber,
+            account.msisdn,
+            actions=sets,
+            condition=(Subscriber.seq == before_seq) & (Subscriber.owner_id == account.owner_id),
+            label=BALANCE,
+        )
+    )
+    return ops
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a use case wants written: the new account, its entries, extra items, the reply."""
+
+    account: Account
+    entries: list[Entry]
+    reply: Reply
+    extra: tuple[store.Op, ...] = ()
+
+
+def apply(
+    msisdn: str,
+    decide: Callable[[Account, date], Change],
+    idem: Idempotency | None,
+    on_cancel: Callable[[store.Cancelled, Account], Reply | None] | None = None,
+) -> Reply:
+    """Read, decide, commit as one transaction; retry when the balance moved meanwhile.
+
+    Due expiry is applied first, so the stored balance never counts expired points.
+    """
+
+    def attempt() -> Reply:
+        item = load(msisdn)
+        now = clock.now()
+        today = clock.local_date(now)
+        account = to_account(item)
+        expired_account, expired_entries = account.expire(today)
+        change = decide(expired_account, today)
+        if not expired_entries and not change.entries and not change.extra and change.account == account:
+            return change.reply
+        ops = account_ops(account.seq, change.account, [*expired_entries, *change.entries], now)
+        try:
+            return idempotency.commit([*ops, *change.extra], change.reply, idem)
+        except store.Cancelled as cancelled:
+            if on_cancel is not None:
+                answer = on_cancel(cancelled, account)
+                if answer is not None:
+                    return answer
+            if cancelled.failed(BALANCE) or cancelled.conflict:
+                raise Retry() from None
+            raise
+
+    return retrying(attempt)
+
+
+# -- use cases -------------------------------------------------------------
+
+
+def accrue(
+    event_id: str, msisdn: str, amount_vnd: int, service: str, occurred_at: datetime, idem: Idempotency | None
+) -> Reply:
+    """Apply a paid spend event exactly once (201; a repeat of the event_id is 200, same body)."""
+    occurred_on = clock.local_date(occurred_at)
+
+    def decide(account: Account, today: date) -> Change:
+        if occurred_on < account.activated_on:
+            raise Conflict("The event predates the current owner's activation.", "INVALID_STATE")
+        updated, entry = account.earn(event_id, amount_vnd, service, occurred_on, today)
+        return Change(
+            updated,
+            [entry],
+            Reply(201, _earn_body(event_id, msisdn, entry.rank_points, entry.points, updated.tier.tier)),
+        )
+
+    def on_cancel(cancelled: store.Cancelled, account: Account) -> Reply | None:
+        if cancelled.failed(f"ledger:earn:{event_id}"):
+            observability.count("DuplicateSpendEvents")
+            return _replay_event(account.owner_id, event_id, msisdn)
+        return None
+
+    return apply(msisdn, decide, idem, on_cancel)
+
+
+def _earn_body(event_id: str, msisdn: str, rank_points: int, spendable: int, tier: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "msisdn": msisdn,
+        "earned": {"rank_points": rank_points, "spendable_points": spendable},
+        "tier": tier,
+    }
+
+
+def _replay_event(owner_id: str, event_id: str, msisdn: str) -> Reply:
+    entry = LedgerEntry.get(owner_id, f"earn:{event_id}", consistent_read=True)
+    return Reply(200, _earn_body(event_id, msisdn, int(entry.rank_points), int(entry.points), entry.tier_after))
+
+
+def adjust(msisdn: str, points: int, reason: str, actor: str, idem: Idempotency | None) -> Reply:
+    """Operator credit or debit of spendable points; a debit never goes below 0."""
+    entry_id = f"adjust:{idem.record_id[:32] if idem else _random_id()}"
+
+    def decide(account: Account, today: date) -> Change:
+        if points > 0:
+            updated, entry = account.credit(points, today, entry_id, "adjust", reason)
+        else:
+            updated, entry = account.debit(-points, today, entry_id, "adjust", reason)
+        entry = Entry(entry.entry_id, entry.kind, entry.points, ref=reason, detail={"by": actor})
+        body = _entry_body(entry.entry_id, entry.kind, entry.points, updated.balance, clock.iso(clock.now()), reason)
+        return Change(updated, [entry], Reply(201, body))
+
+    return apply(msisdn, decide, idem)
+
+
+def _random_id() -> str:
+    return secrets.token_hex(12)
+
+
+def _entry_body(entry_id: str, kind: str, points: int, balance_after: int, at: str, ref: str | None) -> dict[str, Any]:
+    return {"entry_id": entry_id, "kind": kind, "points": points, "balance_after": balance_after, "at": at, "ref": ref}
+
+
+def view(msisdn: str) -> dict[str, Any]:
+    """The app's points screen, from one GetItem; expired points never show as spendable."""
+    today = clock.today()
+    account = to_account(load(msisdn)).effective(today)
+    rank_points = account.rank_points(today)
+    above, needed = tiers.next_tier(account.tier.tier, rank_points)
+    return {
+        "msisdn": msisdn,
+        "balance": account.spendable(today),
+        "rank_points": rank_points,
+        "tier": account.tier.tier,
+        "tier_cycle_ends_on": account.tier.cycle_ends_on.isoformat() if account.tier.cycle_ends_on else None,
+        "next_tier": above,
+        "rank_points_to_next_tier": needed,
+        "expiring": [{"on": day, "points": pts} for day, pts in points_rules.expiring(account.buckets, today)],
+    }
+
+
+def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The current owner's ledger, newest first."""
+    owner_id = load(msisdn).owner_id
+
+    def query(**kwargs: Any) -> Any:
+        return LedgerEntry.by_seq.query(owner_id, scan_index_forward=False, **kwargs)
+
+    return page(
+        query,
+        limit,
+        cursor,
+        {"owner_id": owner_id},
+        lambda e: _entry_body(e.entry_id, e.kind, int(e.points), int(e.balance_after), e.at, e.ref),
+    )
+
+
+# -- scheduled work on one subscriber --------------------------------------
+
+
+def run_due_work(msisdn: str) -> list[str]:
+    """Expire due points, credit a due tenure bonus and apply ended tier cycles.
+
+    Safe to run any number of times: entries are keyed by their cause and the
+    write is conditional on the balance item not having moved.
+    """
+    written: list[str] = []
+
+    def decide(account: Account, today: date) -> Change:
+        updated, entry = account.tenure_bonus(today)
+        updated = updated.review(today)
+        entries = [entry] if entry else []
+        written[:] = [e.entry_id for e in entries]
+        return Change(updated, entries, Reply(200, {}))
+
+    apply(msisdn, decide, None)
+    return written

@@ -1,0 +1,291 @@
+"""PynamoDB models: the one source of truth for every table, key, index and TTL.
+
+`infra/`, the dev server and the tests all derive their tables from `MODELS`
+(see `store.schema`). Table names are `<prefix><base name>`; `store.bind()`
+points the models at the configured prefix and endpoint.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
+from pynamodb.models import Model
+
+
+class _Meta:
+    billing_mode = "PAY_PER_REQUEST"
+    region = "ap-southeast-1"
+    host = None
+
+
+def _meta(base_name: str) -> type:
+    return type("Meta", (_Meta,), {"base_name": base_name, "table_name": base_name})
+
+
+def _gsi(name: str, projection: type = AllProjection) -> type:
+    return type("Meta", (), {"index_name": name, "projection": projection()})
+
+
+# --- subscribers -------------------------------------------------------------
+
+
+class ExpiryDueIndex(GlobalSecondaryIndex["Subscriber"]):
+    """Sparse: subscribers whose earliest points bucket expires on `<date>#<shard>`."""
+
+    Meta = _gsi("expiry-due", KeysOnlyProjection)
+    expiry_due = UnicodeAttribute(hash_key=True)
+    msisdn = UnicodeAttribute(range_key=True)
+
+
+class AnniversaryDueIndex(GlobalSecondaryIndex["Subscriber"]):
+    """Sparse: subscribers whose next tenure anniversary is `<date>#<shard>`."""
+
+    Meta = _gsi("anniversary-due", KeysOnlyProjection)
+    anniversary_due = UnicodeAttribute(hash_key=True)
+    msisdn = UnicodeAttribute(range_key=True)
+
+
+class ReviewDueIndex(GlobalSecondaryIndex["Subscriber"]):
+    """Sparse: subscribers whose tier cycle ends in month `<yyyy-mm>#<shard>`."""
+
+    Meta = _gsi("review-due", KeysOnlyProjection)
+    review_due = UnicodeAttribute(hash_key=True)
+    msisdn = UnicodeAttribute(range_key=True)
+
+
+class Subscriber(Model):
+    """Profile, balance (spendable points by expiry date), rank points by month, tier.
+
+    One item per MSISDN, so the points read is one GetItem and every balance
+    change is one conditional update guarded by `seq` (the ledger sequence).
+    """
+
+    Meta = _meta("subscribers")
+    msisdn = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    activated_on = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    birthday = UnicodeAttribute(null=True)
+    province = UnicodeAttribute(null=True)
+    segments = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    seq = NumberAttribute(default=0)
+    balance = NumberAttribute(default=0)
+    buckets = MapAttribute(default=dict)
+    rank = MapAttribute(default=dict)
+    tier = UnicodeAttribute(default="potential")
+    tier_since = UnicodeAttribute(null=True)
+    tier_cycle_ends_on = UnicodeAttribute(null=True)
+    next_anniversary = UnicodeAttribute(null=True)
+    expiry_due = UnicodeAttribute(null=True)
+    anniversary_due = UnicodeAttribute(null=True)
+    review_due = UnicodeAttribute(null=True)
+    expiry_due_index = ExpiryDueIndex()
+    anniversary_due_index = AnniversaryDueIndex()
+    review_due_index = ReviewDueIndex()
+
+
+# --- ledger ------------------------------------------------------------------
+
+
+class LedgerBySeq(LocalSecondaryIndex["LedgerEntry"]):
+    """An owner's entries in the order they were applied."""
+
+    Meta = _gsi("by-seq", AllProjection)
+    owner_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class LedgerEntry(Model):
+    """One balance change. `entry_id` is derived from what caused it
+    (`earn:<event_id>`, `expire:<date>`, ...), so the entry is its own dedupe."""
+
+    Meta = _meta("ledger")
+    owner_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)
+    seq = NumberAttribute()
+    msisdn = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    points = NumberAttribute()
+    rank_points = NumberAttribute(default=0)
+    balance_after = NumberAttribute()
+    tier_after = UnicodeAttribute(null=True)
+    at = UnicodeAttribute()
+    ref = UnicodeAttribute(null=True)
+    detail = MapAttribute(default=dict)
+    by_seq = LedgerBySeq()
+
+
+# --- campaigns and counters --------------------------------------------------
+
+
+class CampaignsByStatus(GlobalSecondaryIndex["Campaign"]):
+    Meta = _gsi("by-status", AllProjection)
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Campaign(Model):
+    """A marketer's campaign definition and lifecycle status."""
+
+    Meta = _meta("campaigns")
+    campaign_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    partner_id = UnicodeAttribute()
+    voucher = MapAttribute(default=dict)
+    points_price = NumberAttribute()
+    inventory = NumberAttribute()
+    per_subscriber_limit = NumberAttribute()
+    starts_at = UnicodeAttribute()
+    ends_at = UnicodeAttribute()
+    voucher_valid_days = NumberAttribute()
+    eligibility = MapAttribute(default=dict)
+    expected_peak_claims_per_second = NumberAttribute(default=0)
+    shard_count = NumberAttribute(default=1)
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_status = CampaignsByStatus()
+
+
+class Counter(Model):
+    """Exact counters kept off hot keys: inventory shards (`stock#<campaign>#<n>`,
+    with the issued/redeemed/reversed counts of that shard), claims per subscriber
+    (`claims#<campaign>#<owner>`), unknown-code attempts (`unknown#<partner>#<hour>`)."""
+
+    Meta = _meta("counters")
+    counter_id = UnicodeAttribute(hash_key=True)
+    stock = NumberAttribute(null=True)
+    issued = NumberAttribute(null=True)
+    redeemed = NumberAttribute(null=True)
+    reversed = NumberAttribute(null=True)
+    count = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+# --- vouchers and redemptions ------------------------------------------------
+
+
+class VouchersByOwner(GlobalSecondaryIndex["Voucher"]):
+    """A subscriber's wallet, newest first."""
+
+    Meta = _gsi("by-owner", AllProjection)
+    owner_id = UnicodeAttribute(hash_key=True)
+    issued_at = UnicodeAttribute(range_key=True)
+
+
+class VoucherExpiryDueIndex(GlobalSecondaryIndex["Voucher"]):
+    """Sparse: issued vouchers expiring on `<date>#<shard>`."""
+
+    Meta = _gsi("expiry-due", KeysOnlyProjection)
+    expiry_due = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
+class Voucher(Model):
+    """An issued voucher; `code` is the normalised code without hyphens."""
+
+    Meta = _meta("vouchers")
+    code = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute()
+    partner_id = UnicodeAttribute()
+    msisdn = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    shard = NumberAttribute()
+    status = UnicodeAttribute()
+    title = UnicodeAttribute()
+    value_vnd = NumberAttribute(null=True)
+    percent_off = NumberAttribute(null=True)
+    issued_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()
+    source = UnicodeAttribute()
+    redemption_id = UnicodeAttribute(null=True)
+    expiry_due = UnicodeAttribute(null=True)
+    by_owner = VouchersByOwner()
+    expiry_due_index = VoucherExpiryDueIndex()
+
+
+class RedemptionsByPartner(GlobalSecondaryIndex["Redemption"]):
+    """A partner's redemptions over time, for settlement."""
+
+    Meta = _gsi("by-partner", AllProjection)
+    partner_id = UnicodeAttribute(hash_key=True)
+    redeemed_at = UnicodeAttribute(range_key=True)
+
+
+class Redemption(Model):
+    Meta = _meta("redemptions")
+    redemption_id = UnicodeAttribute(hash_key=True)
+    partner_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    shard = NumberAttribute()
+    order_ref = UnicodeAttribute()
+    store_id = UnicodeAttribute(null=True)
+    redeemed_at = UnicodeAttribute()
+    reversed_at = UnicodeAttribute(null=True)
+    by_partner = RedemptionsByPartner()
+
+
+# --- partners and keys -------------------------------------------------------
+
+
+class Partner(Model):
+    Meta = _meta("partners")
+    partner_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    key_hashes = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+
+
+class ApiKey(Model):
+    """A partner API key, stored only as its SHA-256; looked up by that hash."""
+
+    Meta = _meta("api-keys")
+    key_hash = UnicodeAttribute(hash_key=True)
+    partner_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    # set when the key is rotated out; DynamoDB's TTL removes it later, the
+    # authorizer refuses it from this instant on
+    expires_at = TTLAttribute(null=True)
+
+
+# --- idempotency -------------------------------------------------------------
+
+
+class IdempotencyRecord(Model):
+    """The stored response of a mutating request, written in the same
+    transaction as the business write it answers for."""
+
+    Meta = _meta("idempotency")
+    idempotency_id = UnicodeAttribute(hash_key=True)
+    payload_hash = UnicodeAttribute()
+    status_code = NumberAttribute()
+    body = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+MODELS: tuple[type[Model], ...] = (
+    Subscriber,
+    LedgerEntry,
+    Campaign,
+    Counter,
+    Voucher,
+    Redemption,
+    Partner,
+    ApiKey,
+    IdempotencyRecord,
+)

@@ -1,0 +1,176 @@
+"""Subscriber profiles pushed by the CRM, including number recycling."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib import clock, idempotency, store, tiers
+from chalicelib.errors import Conflict
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import rules as points_rules
+from chalicelib.points import service as points
+from chalicelib.points.account import Account, Entry
+from chalicelib.store import Subscriber, Voucher
+from chalicelib.tiers import TierState
+
+# leave room in the 100-item transaction for the balance and ledger items
+_MAX_VOUCHERS_IN_RECYCLE = 90
+
+
+def owner_id(msisdn: str, activated_on: date) -> str:
+    """Identifies one owner of a number: a recycled number gets a new owner id."""
+    return f"{msisdn}@{activated_on.isoformat()}"
+
+
+def profile_body(item: Subscriber) -> dict[str, Any]:
+    today = clock.today()
+    account = points.to_account(item).effective(today)
+    return {
+        "msisdn": item.msisdn,
+        "activated_on": item.activated_on,
+        "plan": item.plan,
+        "birthday": item.birthday,
+        "province": item.province,
+        "segments": list(item.segments or []),
+        "tenure_months": account.tenure_months(today),
+        "tier": account.tier.tier,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+def get_profile(msisdn: str) -> dict[str, Any]:
+    return profile_body(points.load(msisdn))
+
+
+def _fresh_account(msisdn: str, activated_on: date, today: date) -> Account:
+    after = max(activated_on, today - timedelta(days=1))
+    anniversary, _ = points_rules.next_anniversary(activated_on, after)
+    return Account(
+        msisdn=msisdn,
+        owner_id=owner_id(msisdn, activated_on),
+        activated_on=activated_on,
+        seq=0,
+        balance=0,
+        buckets={},
+        rank={},
+        tier=TierState(tiers.TIER_CODES[0]),
+        next_anniversary=anniversary,
+    )
+
+
+def _new_item(msisdn: str, profile: dict[str, Any], account: Account, created_at: str) -> Subscriber:
+    now = clock.iso(clock.now())
+    return Subscriber(
+        msisdn,
+        owner_id=account.owner_id,
+        activated_on=account.activated_on.isoformat(),
+        plan=profile["plan"],
+        birthday=profile.get("birthday"),
+        province=profile.get("province"),
+        segments=list(profile.get("segments") or []),
+        created_at=created_at,
+        updated_at=now,
+        seq=0,
+        balance=0,
+        buckets={},
+        rank={},
+        tier=account.tier.tier,
+        next_anniversary=account.next_anniversary.isoformat() if account.next_anniversary else None,
+        anniversary_due=account.anniversary_due(),
+    )
+
+
+def put_profile(msisdn: str, profile: dict[str, Any], idem: Idempotency | None) -> Reply:
+    """Create (201) or update (200) a profile. A later `activated_on` means the
+    number was recycled: the old owner's points are forfeited (a ledger entry),
+    their vouchers cancelled and the tier reset, all in one transaction."""
+    activated_on = date.fromisoformat(profile["activated_on"])
+
+    def attempt() -> Reply:
+        now = clock.now()
+        today = clock.local_date(now)
+        try:
+            current = Subscriber.get(msisdn, consistent_read=True)
+        except Subscriber.DoesNotExist:
+            current = None
+        if current is None:
+            item = _new_item(msisdn, profile, _fresh_account(msisdn, activated_on, today), clock.iso(now))
+            op = store.put(item, condition=Subscriber.msisdn.does_not_exist(), label=points.BALANCE)
+            return _commit([op], Reply(201, profile_body(item)), idem)
+        current_activation = date.fromisoformat(current.activated_on)
+        if activated_on < current_activation:
+            raise Conflict("activated_on is earlier than the current owner's activation.", "INVALID_STATE")
+        if activated_on == current_activation:
+            return _update_profile(current, profile, idem)
+        return _recycle(current, profile, activated_on, today, idem)
+
+    return points.retrying(attempt)
+
+
+def _commit(ops: list[store.Op], reply: Reply, idem: Idempotency | None) -> Reply:
+    try:
+        return idempotency.commit(ops, reply, idem)
+    except store.Cancelled as cancelled:
+        if cancelled.failed(points.BALANCE) or cancelled.conflict:
+            raise points.Retry() from None
+        raise
+
+
+def _update_profile(current: Subscriber, profile: dict[str, Any], idem: Idempotency | None) -> Reply:
+    now = clock.iso(clock.now())
+    fields = [
+        (Subscriber.plan, profile["plan"]),
+        (Subscriber.birthday, profile.get("birthday")),
+        (Subscriber.province, profile.get("province")),
+    ]
+    actions = [attr.set(value) if value is not None else attr.remove() for attr, value in fields]
+    actions += [Subscriber.segments.set(list(profile.get("segments") or [])), Subscriber.updated_at.set(now)]
+    op = store.update(
+        Subscriber,
+        current.msisdn,
+        actions=actions,
+        condition=Subscriber.owner_id == current.owner_id,
+        label=points.BALANCE,
+    )
+    current.plan = profile["plan"]
+    current.birthday = profile.get("birthday")
+    current.province = profile.get("province")
+    current.segments = list(profile.get("segments") or [])
+    current.updated_at = now
+    return _commit([op], Reply(200, profile_body(current)), idem)
+
+
+def _recycle(
+    current: Subscriber, profile: dict[str, Any], activated_on: date, today: date, idem: Idempotency | None
+) -> Reply:
+    now = clock.now()
+    old = points.to_account(current)
+    ops: list[store.Op] = []
+    if old.balance:
+        forfeit = Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled")
+        zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}})
+        ops += points.account_ops(old.seq, zeroed, [forfeit], now)[:-1]  # the ledger entry only
+    issued = [v for v in Voucher.by_owner.query(old.owner_id, filter_condition=Voucher.status == "issued")][
+        :_MAX_VOUCHERS_IN_RECYCLE
+    ]
+    for voucher in issued:
+        ops.append(
+            store.update(
+                Voucher,
+                voucher.code,
+                actions=[Voucher.status.set("cancelled"), Voucher.expiry_due.remove()],
+                condition=Voucher.status == "issued",
+                label=f"voucher:{voucher.code}",
+            )
+        )
+    item = _new_item(current.msisdn, profile, _fresh_account(current.msisdn, activated_on, today), clock.iso(now))
+    item.seq = old.seq + (1 if old.balance else 0)
+    ops.append(store.put(item, condition=Subscriber.seq == old.seq, label=points.BALANCE))
+    try:
+        return _commit(ops, Reply(200, profile_body(item)), idem)
+    except store.Cancelled as cancelled:
+        if any(label.startswith("voucher:") for label in cancelled.reasons):
+            raise points.Retry() from None
+        raise

@@ -1,0 +1,119 @@
+"""Dependencies created lazily in one place, and the glue between Chalice and
+the domain packages (middleware, SQS batch, OpenAPI). Heavy modules are
+imported on first use, so a cold start pays only for what the request needs."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+from chalicelib import observability, store
+from chalicelib.api.http import correlation_id, error_response
+from chalicelib.auth import Principal
+from chalicelib.auth import authenticate_bearer as _authenticate_bearer
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.subscribers import normalise_msisdn
+
+
+def authenticate_bearer(token: str | None) -> Principal:
+    return _authenticate_bearer(token)
+
+
+def msisdn(raw: str) -> str:
+    from urllib.parse import unquote
+
+    return normalise_msisdn(unquote(raw))
+
+
+def points() -> ModuleType:
+    from chalicelib.points import service
+
+    return service
+
+
+def subscribers() -> ModuleType:
+    from chalicelib.subscribers import service
+
+    return service
+
+
+def jobs() -> ModuleType:
+    store.bind()
+    from chalicelib import jobs as jobs_module
+
+    return jobs_module
+
+
+def accrue_event(event: Any, idem: Idempotency | None) -> Reply:
+    return points().accrue(
+        event.event_id, normalise_msisdn(event.msisdn), event.amount_vnd, event.service, event.occurred_at, idem
+    )
+
+
+# -- middleware --------------------------------------------------------------
+
+
+def http_middleware(event: Any, get_response: Any) -> Any:
+    """Correlation id on every log line and response; never an unlogged 500."""
+    store.bind()
+    cid = correlation_id(event)
+    log = observability.logger()
+    log.set_correlation_id(cid)
+    try:
+        response = get_response(event)
+    except Exception:
+        log.exception("unhandled error", extra={"path": getattr(event, "path", None)})
+        response = error_response(500, "INTERNAL", f"Internal error (reference {cid}).")
+    response.headers["X-Correlation-Id"] = cid
+    if response.status_code >= 500:
+        observability.count("ServerErrors")
+    return response
+
+
+def all_middleware(event: Any, get_response: Any) -> Any:
+    try:
+        return get_response(event)
+    finally:
+        observability.flush()
+
+
+# -- SQS ---------------------------------------------------------------------
+
+
+def consume_spend_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Powertools batch processing: a bad message is reported (and, after
+    maxReceiveCount, parked in the dead-letter queue) without failing the rest."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    from chalicelib.api.models import SpendEventIn
+
+    store.bind()
+    log = observability.logger()
+
+    def handle(record: Any) -> None:
+        try:
+            payload = SpendEventIn.model_validate(json.loads(record.body))
+        except ValueError:
+            log.error("invalid spend event parked", extra={"message_id": record.message_id})
+            observability.count("InvalidSpendEvents")
+            raise
+        accrue_event(payload, None)
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+# -- OpenAPI -----------------------------------------------------------------
+
+
+_document: dict[str, Any] | None = None
+
+
+def openapi_document(specs: list[Any]) -> dict[str, Any]:
+    global _document
+    if _document is None:
+        from chalicelib.api.openapi import build
+
+        _document = build(specs)
+    return _document
