@@ -10,14 +10,19 @@ from typing import Any
 
 from chalicelib import observability, store
 from chalicelib.api.http import correlation_id, error_response
-from chalicelib.auth import Principal
-from chalicelib.auth import authenticate_bearer as _authenticate_bearer
+from chalicelib.auth import authenticate_bearer
+from chalicelib.errors import DiemError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.subscribers import normalise_msisdn
 
 
-def authenticate_bearer(token: str | None) -> Principal:
-    return _authenticate_bearer(token)
+def authorizer_verdict(token: str | None) -> dict[str, Any]:
+    """principal_id and context for the API Gateway authorizer's response."""
+    try:
+        principal = authenticate_bearer(token)
+    except DiemError as exc:
+        return {"principal_id": "anonymous", "context": {"auth_error": exc.message}}
+    return {"principal_id": principal.subject, "context": principal.to_context()}
 
 
 def msisdn(raw: str) -> str:

@@ -186,7 +186,9 @@ class Api:
         if spec.auth == "api_key":
             principal = partner_for_key(headers.get("x-api-key"))
         else:
-            context = (request.context or {}).get("authorizer")
+            context = (request.context or {}).get("authorizer") or {}
+            if context.get("auth_error"):
+                raise Unauthenticated(context["auth_error"])
             principal = Principal.from_context(context) or authenticate_bearer(headers.get("authorization"))
         if principal.role not in spec.roles:
             raise Forbidden("This role may not call this operation.")

@@ -1,0 +1,117 @@
+"""Demo data for `make run`: subscribers of different tenure and tier with
+points, a partner with an API key, an active campaign; created through the
+same service functions the API uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from chalicelib import clock, config, store
+from chalicelib.auth import mint_token
+from chalicelib.points import service as points
+from chalicelib.store import schema
+from chalicelib.subscribers import service as subscribers
+
+SUBSCRIBERS = (
+    # msisdn, activated years ago, plan, monthly paid VND
+    ("84961234567", 6, "postpaid", 1_200_000),
+    ("84971112233", 2, "prepaid", 350_000),
+    ("84981239876", 0, "prepaid", 120_000),
+)
+
+
+@dataclass
+class Demo:
+    subscribers: list[str] = field(default_factory=list)
+    partner_id: str | None = None
+    api_key: str | None = None
+    campaign_id: str | None = None
+
+
+def create_tables() -> list[str]:
+    config.reset()
+    store.bind()
+    return schema.create_tables(store.binding.client(), config.settings().table_prefix)
+
+
+def _profiles_and_points(demo: Demo) -> None:
+    today = clock.today()
+    for msisdn, years, plan, monthly in SUBSCRIBERS:
+        activated = date(today.year - years, today.month, 1) - timedelta(days=20 if years else 0)
+        subscribers.put_profile(
+            msisdn,
+            {"activated_on": activated.isoformat(), "plan": plan, "province": "Ha Noi", "segments": ["demo"]},
+            None,
+        )
+        for months_ago in range(6, 0, -1):
+            occurred = clock.now() - timedelta(days=30 * months_ago)
+            points.accrue(f"demo-{msisdn}-{months_ago}", msisdn, monthly, "mobile", occurred, None)
+        demo.subscribers.append(msisdn)
+
+
+def seed() -> Demo:
+    demo = Demo()
+    _profiles_and_points(demo)
+    _partner_and_campaign(demo)
+    return demo
+
+
+def _partner_and_campaign(demo: Demo) -> None:
+    """Filled in by the vouchers package once it exists."""
+    try:
+        from chalicelib.campaigns import service as campaigns
+        from chalicelib.partners import service as partners
+    except ImportError:
+        return
+    created = partners.create_partner("Highlands Coffee (demo)", None).body
+    demo.partner_id, demo.api_key = created["partner_id"], created["api_key"]
+    now = clock.now()
+    campaign = campaigns.create_campaign(
+        {
+            "name": "Free coffee for loyal subscribers",
+            "partner_id": demo.partner_id,
+            "voucher": {"title": "One free iced coffee", "value_vnd": 45_000},
+            "points_price": 2_000,
+            "inventory": 500,
+            "per_subscriber_limit": 2,
+            "starts_at": clock.iso(now - timedelta(hours=1)),
+            "ends_at": clock.iso(now + timedelta(days=30)),
+            "voucher_valid_days": 14,
+            "eligibility": {},
+        },
+        None,
+    ).body
+    demo.campaign_id = campaign["campaign_id"]
+    campaigns.transition(demo.campaign_id, "launch", None)
+
+
+def print_demo(demo: Demo, base: str) -> None:
+    secret = config.settings().jwt_secret
+    operator = mint_token("operator", "demo-crm", 12 * 3600, secret)
+    marketer = mint_token("marketer", "demo-marketer", 12 * 3600, secret)
+    subscriber = demo.subscribers[0]
+    sub_token = mint_token("subscriber", subscriber, 12 * 3600, secret)
+    print("\nDemo data")
+    print(f"  subscribers: {', '.join(demo.subscribers)}")
+    if demo.partner_id:
+        print(f"  partner:     {demo.partner_id}  API key: {demo.api_key}")
+        print(f"  campaign:    {demo.campaign_id} (active)")
+    print("\nTokens (12 h)")
+    print(f"  OPERATOR={operator}")
+    print(f"  MARKETER={marketer}")
+    print(f"  SUBSCRIBER={sub_token}   # {subscriber}")
+    print("\nTry")
+    print(f'  curl -s {base}/v1/subscribers/{subscriber}/points -H "Authorization: Bearer $SUBSCRIBER"')
+    print(
+        f'  curl -s -X POST {base}/v1/spend-events -H "Authorization: Bearer $OPERATOR"'
+        f' -H \'Content-Type: application/json\' -d \'{{"event_id": "ev-1", "msisdn": "0961234567",'
+        f' "amount_vnd": 200000, "service": "data", "occurred_at": "{clock.iso(clock.now())}"}}\''
+    )
+    if demo.campaign_id:
+        print(
+            f"  curl -s -X POST {base}/v1/campaigns/{demo.campaign_id}/claims"
+            f' -H "Authorization: Bearer $SUBSCRIBER" -H "Idempotency-Key: claim-1"'
+        )
+        print(f'  curl -s {base}/v1/vouchers/<code> -H "X-Api-Key: {demo.api_key}"')
+    print(f'  curl -s {base}/v1/subscribers/{subscriber}/ledger -H "Authorization: Bearer $SUBSCRIBER"')

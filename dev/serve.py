@@ -1,0 +1,96 @@
+"""`make run`: an embedded DynamoDB, tables, demo data, tokens, and `chalice local`.
+
+DB=embedded (default) runs the atomic moto server in this process;
+DB=dynamodb-local runs Amazon's DynamoDB Local (Java); DIEM_DYNAMODB_ENDPOINT
+uses an existing endpoint (seeded only with SEED=1). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database(stack: ExitStack, kind: str) -> str:
+    existing = os.environ.get("DIEM_DYNAMODB_ENDPOINT")
+    if existing:
+        return existing
+    if kind == "dynamodb-local":
+        from dev import dynamodb_local
+
+        server: Any = dynamodb_local.start()
+    elif kind == "embedded":
+        from dev import embedded_dynamodb
+
+        server = embedded_dynamodb.start(int(os.environ.get("DB_PORT", "0")))
+    else:
+        raise SystemExit(f"DB must be 'embedded' or 'dynamodb-local', not {kind!r}")
+    stack.callback(server.stop)
+    return server.endpoint
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    kind = os.environ.get("DB", "embedded")
+    seed_wanted = not os.environ.get("DIEM_DYNAMODB_ENDPOINT") or os.environ.get("SEED") == "1"
+    with ExitStack() as stack:
+        endpoint = _database(stack, kind)
+        env = {
+            **os.environ,
+            "DIEM_DYNAMODB_ENDPOINT": endpoint,
+            "DIEM_STAGE": "dev",
+            "DIEM_TABLE_PREFIX": os.environ.get("DIEM_TABLE_PREFIX", "diem-dev-"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-southeast-1"),
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        env.setdefault("DIEM_JWT_SECRET", _dev_secret())
+        os.environ.update(env)
+        from dev import seed
+
+        seed.create_tables()
+        demo = seed.seed() if seed_wanted else None
+        base = f"http://127.0.0.1:{port}"
+        print(f"\nDynamoDB ({kind}): {endpoint}")
+        if demo:
+            seed.print_demo(demo, base)
+        print(f"\nServing the API on {base}  (Ctrl-C stops everything)\n", flush=True)
+        chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"
+        command = [chalice, "local", "--no-autoreload", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev"]
+        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        stack.callback(_stop_group, process)
+        signal.signal(signal.SIGTERM, lambda *_: (_stop_group(process), sys.exit(0)))
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+            return 0
+
+
+def _dev_secret() -> str:
+    from chalicelib import config
+
+    return config.DEV_JWT_SECRET
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

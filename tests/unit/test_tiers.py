@@ -1,0 +1,95 @@
+"""Tier thresholds, the tenure gate, upgrades and 12-month cycles."""
+
+from datetime import date
+
+import pytest
+
+from chalicelib.points.account import Account
+from chalicelib.tiers import TierState, apply_cycle_ends, next_tier, qualifying_tier, upgrade
+
+
+@pytest.mark.parametrize(
+    ("rank", "tenure", "tier"),
+    [
+        (0, 60, "potential"),
+        (9_999, 60, "potential"),
+        (10_000, 60, "loyal"),
+        (30_000, 60, "silver"),
+        (80_000, 60, "gold"),
+        (150_000, 60, "diamond"),
+        (150_000, 11, "loyal"),  # tenure gate
+        (150_000, 12, "diamond"),
+        (5_000, 3, "potential"),
+    ],
+)
+def test_qualifying_tier(rank, tenure, tier):
+    assert qualifying_tier(rank, tenure) == tier
+
+
+def test_next_tier_and_points_needed():
+    assert next_tier("potential", 4_000) == ("loyal", 6_000)
+    assert next_tier("silver", 90_000) == ("gold", 0)
+    assert next_tier("diamond", 1) == (None, None)
+
+
+def test_upgrade_is_immediate_and_starts_a_cycle():
+    state = upgrade(TierState(), "silver", date(2026, 3, 31))
+    assert state == TierState("silver", date(2026, 3, 31), date(2027, 3, 31))
+    assert upgrade(state, "loyal", date(2026, 5, 1)) is state
+
+
+def test_cycle_end_can_drop_several_steps_and_restarts():
+    state = TierState("diamond", date(2025, 1, 10), date(2026, 1, 10))
+    assert apply_cycle_ends(state, date(2026, 1, 9), lambda d: "loyal") == state
+    dropped = apply_cycle_ends(state, date(2026, 1, 10), lambda d: "loyal")
+    assert dropped == TierState("loyal", date(2026, 1, 10), date(2027, 1, 10))
+    assert apply_cycle_ends(state, date(2026, 1, 10), lambda d: "potential") == TierState(
+        "potential", date(2026, 1, 10), None
+    )
+
+
+def _account(**kw):
+    base = dict(
+        msisdn="84961234567",
+        owner_id="84961234567@2020-01-01",
+        activated_on=date(2020, 1, 1),
+        seq=0,
+        balance=0,
+        buckets={},
+        rank={},
+        tier=TierState(),
+        next_anniversary=date(2027, 1, 1),
+    )
+    base.update(kw)
+    return Account(**base)
+
+
+def test_event_that_lifts_the_tier_earns_at_the_old_rate():
+    account = _account(tier=TierState("gold", date(2026, 1, 1), date(2027, 1, 1)), rank={"2026-10": 149_000})
+    updated, entry = account.earn("e1", 100_000, "mobile", date(2026, 11, 2), date(2026, 11, 2))
+    assert entry.rank_points == 5_000 and entry.points == 6_000  # gold 1.2
+    assert updated.tier == TierState("diamond", date(2026, 11, 2), date(2027, 11, 2))
+
+
+def test_tenure_gate_caps_new_subscribers_at_loyal():
+    account = _account(activated_on=date(2026, 6, 1))
+    updated, _ = account.earn("e1", 4_000_000, "mobile", date(2026, 11, 2), date(2026, 11, 2))
+    assert updated.tier.tier == "loyal"
+
+
+def test_tenure_bonus_once_per_anniversary_as_rank_and_spendable():
+    account = _account(activated_on=date(2023, 11, 20), next_anniversary=date(2026, 11, 20))
+    updated, entry = account.tenure_bonus(date(2026, 11, 20))
+    assert entry.entry_id == "tenure_bonus:2026-11-20" and entry.points == 3_000 and entry.rank_points == 3_000
+    assert updated.next_anniversary == date(2027, 11, 20)
+    again, none = updated.tenure_bonus(date(2026, 11, 21))
+    assert none is None and again.balance == 3_000
+    assert updated.buckets == {"2027-11-30": 3_000}
+
+
+def test_review_drops_rank_points_older_than_twelve_months():
+    account = _account(
+        tier=TierState("silver", date(2025, 11, 1), date(2026, 11, 1)), rank={"2025-10": 40_000, "2026-10": 12_000}
+    )
+    assert account.rank_points(date(2026, 11, 1)) == 12_000
+    assert account.review(date(2026, 11, 1)).tier.tier == "loyal"
