@@ -7,12 +7,12 @@ import time
 
 import jwt
 import pytest
+from conftest import OPERATOR, auth, token
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import config
 from chalicelib.auth import authenticate_bearer, new_api_key, partner_for_key
 from chalicelib.errors import Unauthenticated
-from conftest import OPERATOR, auth, token
 
 ME = "84961234567"
 OTHER = "84971112233"
@@ -140,7 +140,7 @@ def test_rs256_tokens_verified_against_a_jwks_url(tmp_path, monkeypatch):
     body = json.dumps({"keys": [jwk]}).encode()
 
     class Jwks(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

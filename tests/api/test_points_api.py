@@ -1,11 +1,11 @@
 """Subscribers, spend events, points, ledger and adjustments through the routes."""
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
+from conftest import OPERATOR, auth
 
 from chalicelib import clock
-from conftest import OPERATOR, auth
 
 ME = "84961234567"
 SELF = auth("subscriber", ME)

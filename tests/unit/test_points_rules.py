@@ -1,6 +1,6 @@
 """Pure earning, expiry, FEFO and calendar rules (no database)."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -54,7 +54,7 @@ def test_expiry_end_of_month_n_plus_12_and_data_n_plus_1(earned, service, expire
 
 
 def test_event_at_2330_utc_on_last_day_of_month_belongs_to_next_month_locally():
-    instant = datetime(2026, 1, 31, 23, 30, tzinfo=timezone.utc)
+    instant = datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
     local = clock.local_date(instant)
     assert local == date(2026, 2, 1)
     assert rules.expiry_for("mobile", local) == date(2027, 2, 28)
