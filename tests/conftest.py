@@ -22,6 +22,7 @@ from chalicelib import clock, config, store
 from chalicelib.auth import mint_token
 from chalicelib.auth.api_keys import forget_cached_keys
 from chalicelib.store import schema
+from dev.dynamodb_local import java_and_node_available, start
 
 
 def _use(endpoint: str | None, prefix: str) -> None:
@@ -53,6 +54,23 @@ def moto_tables() -> Iterator[str]:
         yield prefix
     os.environ.pop("DIEM_TABLE_PREFIX", None)
     config.reset()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint() -> Iterator[str]:
+    """Start DynamoDB Local once per session (per xdist worker) and yield its endpoint.
+
+    Skips when Java/Node are missing, unless ``CI=true``: then
+    ``java_and_node_available()`` raises and every dependent test errors.
+    """
+    ok, reason = java_and_node_available()
+    if not ok:
+        pytest.skip(reason)
+    server = start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -124,3 +142,33 @@ def local_api(local_tables: str) -> Iterator[Api]:
 
 OPERATOR = auth("operator", "crm-1")
 MARKETER = auth("marketer", "mkt-1")
+
+
+def dynamodb_local_client(endpoint: str, config: Any = None) -> Any:
+    """A boto3 DynamoDB client for `endpoint` with dummy credentials."""
+    import boto3
+
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="ap-southeast-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=config,
+    )
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_client_factory(dynamodb_local_endpoint: str) -> Any:
+    """`factory(config=None)` making raw clients for the session's DynamoDB Local."""
+
+    def factory(config: Any = None) -> Any:
+        return dynamodb_local_client(dynamodb_local_endpoint, config)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(dynamodb_local_client_factory: Any) -> Any:
+    """A raw boto3 DynamoDB client bound to the session's DynamoDB Local."""
+    return dynamodb_local_client_factory()

@@ -22,7 +22,9 @@ from chalicelib.store.pages import page
 from chalicelib.tiers import TierState
 
 BALANCE = "balance"
-MAX_ATTEMPTS = 8
+# optimistic concurrency on one subscriber's item: enough attempts for a burst of
+# writers to the same account; a caller that still loses gets a retry-safe 409
+MAX_ATTEMPTS = 25
 
 
 class Retry(Exception):
@@ -38,7 +40,7 @@ def retrying(operation: Callable[[], Any], attempts: int = MAX_ATTEMPTS) -> Any:
             if attempt + 1 == attempts:
                 break
             observability.count("DynamoDBRetries")
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+            time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
     raise Conflict("The account is busy; please retry.", "INVALID_STATE")
 
 
