@@ -39,10 +39,6 @@ class Idempotency:
     record_id: str
     payload_hash: str
 
-    @property
-    def token(self) -> str:
-        return store.transact.request_token(self.record_id, self.payload_hash)
-
 
 def key_for(key: str | None, scope: str, payload: Any) -> Idempotency | None:
     """Validate the header and bind it to `scope` (caller + operation) and the payload."""
@@ -88,13 +84,16 @@ def record_op(idem: Idempotency, reply: Reply) -> store.Op:
     return store.put(record, condition=condition, label=LABEL)
 
 
-def commit(ops: Sequence[store.Op], reply: Reply, idem: Idempotency | None) -> Reply:
-    """Commit the business writes with the dedupe record; on a race, answer as the winner did."""
+def commit(ops: Sequence[store.Op], reply: Reply, idem: Idempotency | None, *, pinned: bool = False) -> Reply:
+    """Commit the business writes with the dedupe record; on a race, answer as the winner did.
+
+    `pinned`: the writes are conditional on a version (see `store.commit`).
+    """
     if idem is None:
-        store.commit(ops)
+        store.commit(ops, "" if pinned else None)
         return reply
     try:
-        store.commit([*ops, record_op(idem, reply)], token=idem.token)
+        store.commit([*ops, record_op(idem, reply)], f"{idem.record_id}:{idem.payload_hash}")
     except store.Cancelled as cancelled:
         if not cancelled.failed(LABEL):
             raise

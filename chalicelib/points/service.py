@@ -165,7 +165,7 @@ def apply(
             return change.reply
         ops = account_ops(account.seq, change.account, [*expired_entries, *change.entries], now)
         try:
-            return idempotency.commit([*ops, *change.extra], change.reply, idem)
+            return idempotency.commit([*ops, *change.extra], change.reply, idem, pinned=True)
         except store.Cancelled as cancelled:
             if on_cancel is not None:
                 answer = on_cancel(cancelled, account)

@@ -9,6 +9,7 @@ domain maps the cancellation to a precise error without another read.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -112,14 +113,22 @@ def request_token(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:36]
 
 
-def commit(ops: Sequence[Op], token: str | None = None) -> None:
-    """Apply `ops` as one TransactWriteItems; raise `Cancelled` with the reasons."""
+def commit(ops: Sequence[Op], token_seed: str | None = None) -> None:
+    """Apply `ops` as one TransactWriteItems; raise `Cancelled` with the reasons.
+
+    With a `token_seed` (an idempotency key, or "" when a condition pins the
+    exact version the writes start from), the ClientRequestToken is derived
+    from the seed and the writes: when the SDK retries after a timeout that hid
+    the commit, DynamoDB answers success without applying it twice, while a
+    recomputed attempt (fresh reads, different writes) gets a token of its own.
+    """
     labels = [op.label for op in ops]
     if len(set(labels)) != len(labels):
         raise ValueError(f"duplicate labels in one transaction: {labels}")
-    kwargs: dict[str, Any] = {"TransactItems": [op.request for op in ops]}
-    if token:
-        kwargs["ClientRequestToken"] = token
+    items = [op.request for op in ops]
+    kwargs: dict[str, Any] = {"TransactItems": items}
+    if token_seed is not None:
+        kwargs["ClientRequestToken"] = request_token(token_seed, json.dumps(items, sort_keys=True, default=str))
     try:
         client().transact_write_items(**kwargs)
     except ClientError as exc:
