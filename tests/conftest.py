@@ -18,11 +18,23 @@ os.environ["DIEM_JWT_SECRET"] = "test-secret-0123456789abcdef0123456789"
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.pop("DIEM_JWT_JWKS_URL", None)
 
+from hypothesis import HealthCheck, settings
+
 from chalicelib import clock, config, store
 from chalicelib.auth import mint_token
 from chalicelib.auth.api_keys import forget_cached_keys
 from chalicelib.store import schema
 from dev.dynamodb_local import java_and_node_available, start
+
+# stateful machines on DynamoDB Local: "ci" runs in `make test`, "soak" in `make soak`
+settings.register_profile(
+    "ci", max_examples=200, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile(
+    "soak", max_examples=2000, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile("dev", max_examples=20, stateful_step_count=15, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def _use(endpoint: str | None, prefix: str) -> None:

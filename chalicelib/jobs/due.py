@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
@@ -25,28 +25,28 @@ def _keys(periods: Iterable[str]) -> list[str]:
     return [f"{period}#{shard}" for period in periods for shard in range(rules().due_index_shards)]
 
 
-def _due(index: Any, keys: list[str]) -> Iterator[str]:
-    for key in keys:
-        for item in index.query(key):
-            yield item.msisdn
-
-
 def _run(index: Any, keys: list[str], workers: int) -> dict[str, int]:
-    done = failed = 0
+    """Work through each due partition in parallel; one subscriber's failure
+    is logged and left for the next run (the work is idempotent)."""
 
-    def one(msisdn: str) -> bool:
-        try:
-            points.run_due_work(msisdn)
-            return True
-        except DiemError:
-            log.exception("due work failed for one subscriber")
-            return False
+    def partition(key: str) -> tuple[int, int]:
+        done = failed = 0
+        for item in index.query(key):
+            try:
+                points.run_due_work(item.msisdn)
+                done += 1
+            except DiemError:
+                log.exception("due work failed for one subscriber")
+                failed += 1
+        return done, failed
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for ok in pool.map(one, _due(index, keys)):
-            done += ok
-            failed += not ok
-    return {"subscribers": done, "failed": failed, "partitions": len(keys)}
+        results = list(pool.map(partition, keys))
+    return {
+        "subscribers": sum(done for done, _ in results),
+        "failed": sum(failed for _, failed in results),
+        "partitions": len(keys),
+    }
 
 
 def expire_points(today: date | None = None, workers: int = 8) -> dict[str, int]:
