@@ -51,4 +51,7 @@ def count(name: str, value: int = 1) -> None:
 
 
 def flush() -> None:
-    metrics().flush_metrics(raise_on_empty_metrics=False)
+    """Emit the invocation's metrics (nothing when none were counted)."""
+    m = metrics()
+    if m.metric_set:
+        m.flush_metrics(raise_on_empty_metrics=False)

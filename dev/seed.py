@@ -17,7 +17,7 @@ SUBSCRIBERS = (
     # msisdn, activated years ago, plan, monthly paid VND
     ("84961234567", 6, "postpaid", 1_200_000),
     ("84971112233", 2, "prepaid", 350_000),
-    ("84981239876", 0, "prepaid", 120_000),
+    ("84981239876", 1, "prepaid", 120_000),
 )
 
 
@@ -38,7 +38,7 @@ def create_tables() -> list[str]:
 def _profiles_and_points(demo: Demo) -> None:
     today = clock.today()
     for msisdn, years, plan, monthly in SUBSCRIBERS:
-        activated = date(today.year - years, today.month, 1) - timedelta(days=20 if years else 0)
+        activated = date(today.year - years, today.month, 1) - timedelta(days=20)
         subscribers.put_profile(
             msisdn,
             {"activated_on": activated.isoformat(), "plan": plan, "province": "Ha Noi", "segments": ["demo"]},

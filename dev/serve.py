@@ -7,6 +7,7 @@ uses an existing endpoint (seeded only with SEED=1). Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -38,6 +39,9 @@ def _database(stack: ExitStack, kind: str) -> str:
 
 
 def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded server's request log
+    # Ctrl-C must stop us even when started from a script that ignores SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     port = int(os.environ.get("PORT", "8000"))
     kind = os.environ.get("DB", "embedded")
     seed_wanted = not os.environ.get("DIEM_DYNAMODB_ENDPOINT") or os.environ.get("SEED") == "1"
