@@ -137,6 +137,14 @@ class CampaignsByStatus(GlobalSecondaryIndex["Campaign"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class CampaignsByCreation(GlobalSecondaryIndex["Campaign"]):
+    """Every campaign, newest first (`catalogue` is the constant "campaign")."""
+
+    Meta = _gsi("by-created", AllProjection)
+    catalogue = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class Campaign(Model):
     """A marketer's campaign definition and lifecycle status."""
 
@@ -157,13 +165,17 @@ class Campaign(Model):
     status = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    catalogue = UnicodeAttribute(default="campaign")
     by_status = CampaignsByStatus()
+    by_created = CampaignsByCreation()
 
 
 class Counter(Model):
     """Exact counters kept off hot keys: inventory shards (`stock#<campaign>#<n>`,
-    with the issued/redeemed/reversed counts of that shard), claims per subscriber
-    (`claims#<campaign>#<owner>`), unknown-code attempts (`unknown#<partner>#<hour>`)."""
+    with the issued/reversed counts of that shard and a copy of the campaign's
+    status and window, so a claim never touches the campaign item), claims per
+    subscriber (`claims#<campaign>#<msisdn>`, counting for `owner_id` only),
+    unknown-code attempts (`unknown#<partner>#<hour>`)."""
 
     Meta = _meta("counters")
     counter_id = UnicodeAttribute(hash_key=True)
@@ -172,6 +184,10 @@ class Counter(Model):
     redeemed = NumberAttribute(null=True)
     reversed = NumberAttribute(null=True)
     count = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    starts_at = UnicodeAttribute(null=True)
+    ends_at = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -194,6 +210,15 @@ class VoucherExpiryDueIndex(GlobalSecondaryIndex["Voucher"]):
     code = UnicodeAttribute(range_key=True)
 
 
+class VouchersRedeemedByCampaign(GlobalSecondaryIndex["Voucher"]):
+    """Sparse: the vouchers of a campaign currently redeemed (`redeemed_campaign`
+    is copied from `campaign_id` by the redeem update itself)."""
+
+    Meta = _gsi("redeemed-by-campaign", KeysOnlyProjection)
+    redeemed_campaign = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
 class Voucher(Model):
     """An issued voucher; `code` is the normalised code without hyphens."""
 
@@ -212,9 +237,12 @@ class Voucher(Model):
     expires_at = UnicodeAttribute()
     source = UnicodeAttribute()
     redemption_id = UnicodeAttribute(null=True)
+    redeemed_at = UnicodeAttribute(null=True)
+    redeemed_campaign = UnicodeAttribute(null=True)
     expiry_due = UnicodeAttribute(null=True)
     by_owner = VouchersByOwner()
     expiry_due_index = VoucherExpiryDueIndex()
+    redeemed_index = VouchersRedeemedByCampaign()
 
 
 class RedemptionsByPartner(GlobalSecondaryIndex["Redemption"]):
@@ -226,12 +254,15 @@ class RedemptionsByPartner(GlobalSecondaryIndex["Redemption"]):
 
 
 class Redemption(Model):
+    """One redemption; written by the redeem transaction, which knows only the
+    code (no pre-read), so the campaign is found through the voucher."""
+
     Meta = _meta("redemptions")
     redemption_id = UnicodeAttribute(hash_key=True)
     partner_id = UnicodeAttribute()
     code = UnicodeAttribute()
-    campaign_id = UnicodeAttribute()
-    shard = NumberAttribute()
+    campaign_id = UnicodeAttribute(null=True)
+    shard = NumberAttribute(null=True)
     order_ref = UnicodeAttribute()
     store_id = UnicodeAttribute(null=True)
     redeemed_at = UnicodeAttribute()

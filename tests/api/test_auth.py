@@ -7,12 +7,12 @@ import time
 
 import jwt
 import pytest
-from conftest import OPERATOR, auth, token
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import config
 from chalicelib.auth import authenticate_bearer, new_api_key, partner_for_key
 from chalicelib.errors import Unauthenticated
+from conftest import OPERATOR, auth, token
 
 ME = "84961234567"
 OTHER = "84971112233"

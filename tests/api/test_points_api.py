@@ -3,9 +3,9 @@
 from datetime import datetime
 
 import pytest
-from conftest import OPERATOR, auth
 
 from chalicelib import clock
+from conftest import OPERATOR, auth
 
 ME = "84961234567"
 SELF = auth("subscriber", ME)

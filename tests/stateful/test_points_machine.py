@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import hypothesis.strategies as st
 import pytest
-from faults import KINDS, Faults
 from hypothesis import settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -28,6 +27,7 @@ from chalicelib.points import rules as points_rules
 from chalicelib.points import service as points
 from chalicelib.store import LedgerEntry, Subscriber, schema
 from chalicelib.subscribers import service as subscribers
+from faults import KINDS, Faults
 
 START = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 # activated 6 years, 2 years and 4 months before START: bonus 5,000 / 1,000 / tenure gate
