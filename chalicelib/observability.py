@@ -3,8 +3,10 @@ CloudWatch metrics in EMF, X-Ray tracing (off outside Lambda)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -41,6 +43,24 @@ def tracer() -> Tracer:
 
     # tracing needs the X-Ray daemon, which only Lambda runs
     return Tracer(service=SERVICE, disabled=not config.settings().in_lambda)
+
+
+def traced(name: str, **annotations: str) -> AbstractContextManager[Any]:
+    """An X-Ray subsegment with annotations around a request (only in Lambda,
+    where tracing runs; elsewhere nothing)."""
+    from chalicelib import config
+
+    if not config.settings().in_lambda:
+        return nullcontext()
+    return _subsegment(name, annotations)
+
+
+@contextmanager
+def _subsegment(name: str, annotations: dict[str, str]) -> Iterator[Any]:
+    with tracer().provider.in_subsegment(name) as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+        yield subsegment
 
 
 def count(name: str, value: int = 1) -> None:

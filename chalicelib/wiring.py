@@ -66,7 +66,8 @@ def http_middleware(event: Any, get_response: Any) -> Any:
     log = observability.logger()
     log.set_correlation_id(cid)
     try:
-        response = get_response(event)
+        with observability.traced("## http", correlation_id=cid):
+            response = get_response(event)
     except Exception:
         log.exception("unhandled error", extra={"path": getattr(event, "path", None)})
         response = error_response(500, "INTERNAL", f"Internal error (reference {cid}).")

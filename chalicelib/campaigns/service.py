@@ -1,0 +1,282 @@
+"""Campaign use cases: a marketer creates, reads (with exact stats), lists,
+launches, pauses, ends and grows campaigns; a subscriber sees its offers.
+
+Every change is one transaction of the campaign item and, once launched, its
+inventory shards (which mirror the status and window claims check).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib import clock, idempotency, store
+from chalicelib.campaigns import rules as campaign_rules
+from chalicelib.campaigns import shards
+from chalicelib.campaigns.rules import Profile
+from chalicelib.errors import NotFound, ValidationError
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import service as points
+from chalicelib.points.account import Account
+from chalicelib.store import Campaign, Partner, Subscriber, Voucher
+from chalicelib.store.pages import page
+
+LABEL = "campaign"
+MAX_ID_LENGTH = 64
+
+# launched campaigns by id, for claims: everything a claim reads from the
+# campaign (price, limit, eligibility, voucher template, shard count) is fixed
+# at launch; status and window are read fresh from the shards
+_CACHE_SECONDS = 300.0
+_CACHE_SIZE = 1_000
+_cache: dict[str, tuple[float, Campaign]] = {}
+_cache_lock = threading.Lock()
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A map attribute as a plain dict."""
+    return dict(value.as_dict() if hasattr(value, "as_dict") else (value or {}))
+
+
+def body(item: Campaign, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "campaign_id": item.campaign_id,
+        "status": item.status,
+        "name": item.name,
+        "partner_id": item.partner_id,
+        "voucher": as_dict(item.voucher),
+        "points_price": int(item.points_price),
+        "inventory": int(item.inventory),
+        "per_subscriber_limit": int(item.per_subscriber_limit),
+        "starts_at": item.starts_at,
+        "ends_at": item.ends_at,
+        "voucher_valid_days": int(item.voucher_valid_days),
+        "eligibility": as_dict(item.eligibility),
+        "expected_peak_claims_per_second": int(item.expected_peak_claims_per_second or 0),
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+    if item.status != "draft":
+        out["shard_count"] = int(item.shard_count)
+    if stats is not None:
+        out["stats"] = stats
+    return out
+
+
+def load(campaign_id: str) -> Campaign:
+    if not campaign_id or len(campaign_id) > MAX_ID_LENGTH:
+        raise NotFound("No such campaign.")
+    try:
+        return Campaign.get(campaign_id, consistent_read=True)
+    except Campaign.DoesNotExist:
+        raise NotFound("No such campaign.") from None
+
+
+# -- the claim path's cache --------------------------------------------------
+
+
+def launched(campaign_id: str) -> Campaign | None:
+    """The cached definition of a launched campaign, if this function has one."""
+    entry = _cache.get(campaign_id)
+    return entry[1] if entry and entry[0] > time.monotonic() else None
+
+
+def remember(item: Campaign) -> None:
+    if item.status == "draft":
+        return
+    with _cache_lock:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[item.campaign_id] = (time.monotonic() + _CACHE_SECONDS, item)
+
+
+# -- create, read, list -------------------------------------------------------
+
+
+def create(fields: dict[str, Any], idem: Idempotency | None) -> Reply:
+    """A draft campaign (201). `fields` are CampaignIn's, starts_at/ends_at as datetimes."""
+    voucher = {k: v for k, v in fields["voucher"].items() if v is not None}
+    if ("value_vnd" in voucher) == ("percent_off" in voucher):
+        raise ValidationError("voucher needs exactly one of value_vnd and percent_off.")
+    starts_at, ends_at = clock.iso(fields["starts_at"]), clock.iso(fields["ends_at"])
+    campaign_rules.check_window(starts_at, ends_at)
+    try:
+        Partner.get(fields["partner_id"])
+    except Partner.DoesNotExist:
+        raise ValidationError("partner_id does not name a partner.") from None
+    now = clock.iso(clock.now())
+    item = Campaign(
+        "c_" + secrets.token_hex(10),
+        name=fields["name"],
+        partner_id=fields["partner_id"],
+        voucher=voucher,
+        points_price=fields["points_price"],
+        inventory=fields["inventory"],
+        per_subscriber_limit=fields["per_subscriber_limit"],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        voucher_valid_days=fields["voucher_valid_days"],
+        eligibility={k: v for k, v in (fields.get("eligibility") or {}).items() if v},
+        expected_peak_claims_per_second=fields.get("expected_peak_claims_per_second") or 0,
+        shard_count=0,
+        status="draft",
+        created_at=now,
+        updated_at=now,
+    )
+    op = store.put(item, condition=Campaign.campaign_id.does_not_exist(), label=LABEL)
+    return idempotency.commit([op], Reply(201, body(item)), idem)
+
+
+def stats(item: Campaign) -> dict[str, Any]:
+    """issued / remaining / reversed summed exactly over the shards; redeemed
+    counted on the sparse `redeemed-by-campaign` index (the redeem transaction
+    cannot name the campaign's shard without a read, see docs/flash-sales.md)."""
+    if item.status == "draft":
+        issued, remaining, reversed_ = 0, int(item.inventory), 0
+    else:
+        totals = shards.totals(item.campaign_id, int(item.shard_count))
+        issued, remaining, reversed_ = totals["issued"], totals["stock"], totals["reversed"]
+    redeemed = Voucher.redeemed_index.count(item.campaign_id) if issued else 0
+    return {
+        "issued": issued,
+        "redeemed": redeemed,
+        "reversed": reversed_,
+        "remaining": remaining,
+        "redemption_rate": round(redeemed / issued, 4) if issued else 0.0,
+    }
+
+
+def get(campaign_id: str) -> dict[str, Any]:
+    item = load(campaign_id)
+    return body(item, stats(item))
+
+
+def list_campaigns(status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Newest first, all or those with `status`."""
+    if status is not None and status not in campaign_rules.STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(campaign_rules.STATUSES)}.")
+    if status is None:
+        return page(
+            lambda **kw: Campaign.by_created.query("campaign", scan_index_forward=False, **kw),
+            limit,
+            cursor,
+            {"catalogue": "campaign"},
+            body,
+        )
+    return page(
+        lambda **kw: Campaign.by_status.query(status, scan_index_forward=False, **kw),
+        limit,
+        cursor,
+        {"status": status},
+        body,
+    )
+
+
+# -- changes ------------------------------------------------------------------
+
+
+def _unchanged(item: Campaign) -> Any:
+    return (
+        (Campaign.status == item.status)
+        & (Campaign.inventory == item.inventory)
+        & (Campaign.ends_at == item.ends_at)
+    )
+
+
+def _commit(ops: list[store.Op], reply: Reply, idem: Idempotency | None) -> Reply:
+    try:
+        return idempotency.commit(ops, reply, idem)
+    except store.Cancelled as cancelled:
+        # the campaign changed meanwhile, or claims were busy on a shard: re-read
+        raise points.Retry() from cancelled
+
+
+def transition(campaign_id: str, action: str, idem: Idempotency | None) -> Reply:
+    """launch (draft/paused -> active; the first launch creates the shards),
+    pause (active -> paused), end (active/paused -> ended); else 409 INVALID_STATE."""
+
+    def attempt() -> Reply:
+        item = load(campaign_id)
+        target = campaign_rules.next_status(item.status, action)
+        now = clock.iso(clock.now())
+        actions: list[Any] = [Campaign.status.set(target), Campaign.updated_at.set(now)]
+        if item.status == "draft":
+            count = campaign_rules.shard_count(int(item.expected_peak_claims_per_second or 0), int(item.inventory))
+            actions.append(Campaign.shard_count.set(count))
+            stocks = campaign_rules.split(int(item.inventory), count)
+            extra = shards.create_ops(campaign_id, stocks, item.starts_at, item.ends_at)
+            item.shard_count = count
+        else:
+            extra = shards.update_ops(campaign_id, int(item.shard_count), status=target, ends_at=item.ends_at)
+        op = store.update(Campaign, campaign_id, actions=actions, condition=_unchanged(item), label=LABEL)
+        item.status, item.updated_at = target, now
+        return _commit([op, *extra], Reply(200, body(item)), idem)
+
+    return points.retrying(attempt)
+
+
+def patch(campaign_id: str, inventory: int | None, ends_at: datetime | None, idem: Idempotency | None) -> Reply:
+    """Change inventory or ends_at; after launch inventory only grows (the
+    added stock spread over the shards) and the window only lengthens."""
+
+    def attempt() -> Reply:
+        item = load(campaign_id)
+        old_inventory = int(item.inventory)
+        new_inventory = old_inventory if inventory is None else inventory
+        new_ends = item.ends_at if ends_at is None else clock.iso(ends_at)
+        campaign_rules.check_patch(item.status, old_inventory, item.ends_at, new_inventory, new_ends)
+        campaign_rules.check_window(item.starts_at, new_ends)
+        if new_inventory == old_inventory and new_ends == item.ends_at:
+            return Reply(200, body(item))
+        now = clock.iso(clock.now())
+        actions = [Campaign.inventory.set(new_inventory), Campaign.ends_at.set(new_ends), Campaign.updated_at.set(now)]
+        op = store.update(Campaign, campaign_id, actions=actions, condition=_unchanged(item), label=LABEL)
+        extra: list[store.Op] = []
+        if item.status in campaign_rules.LAUNCHED:
+            count = int(item.shard_count)
+            added = campaign_rules.split(new_inventory - old_inventory, count, offset=old_inventory % count)
+            extra = shards.update_ops(campaign_id, count, status=item.status, ends_at=new_ends, added=added)
+        item.inventory, item.ends_at, item.updated_at = new_inventory, new_ends, now
+        return _commit([op, *extra], Reply(200, body(item)), idem)
+
+    reply = points.retrying(attempt)
+    shards.forget(campaign_id)
+    return reply
+
+
+# -- subscribers ----------------------------------------------------------------
+
+
+def profile(item: Subscriber, account: Account, today: date) -> Profile:
+    """What eligibility looks at: the effective tier, tenure, plan, province, birthday, segments."""
+    return Profile(
+        tier=account.effective(today).tier.tier,
+        tenure_months=account.tenure_months(today),
+        plan=item.plan,
+        province=item.province,
+        birthday=date.fromisoformat(item.birthday) if item.birthday else None,
+        segments=frozenset(item.segments or []),
+    )
+
+
+def offers(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Active campaigns inside their window that this subscriber is eligible for now."""
+    item = points.load(msisdn)
+    now = clock.now()
+    today, now_iso = clock.local_date(now), clock.iso(now)
+    who = profile(item, points.to_account(item), today)
+    in_window = (Campaign.starts_at <= now_iso) & (Campaign.ends_at > now_iso)
+
+    def render(campaign: Campaign) -> dict[str, Any] | None:
+        eligible = campaign_rules.ineligibility(as_dict(campaign.eligibility), who, today) is None
+        return body(campaign) if eligible else None
+
+    query: Callable[..., Any] = lambda **kw: Campaign.by_status.query(  # noqa: E731
+        "active", filter_condition=in_window, scan_index_forward=False, **kw
+    )
+    result = page(query, limit, cursor, {"status": "active"}, render)
+    return {"items": [c for c in result["items"] if c is not None], "next_cursor": result["next_cursor"]}

@@ -1,0 +1,194 @@
+"""Issuing one voucher, for a claim (points for a voucher) or a grant (free):
+one BatchGetItem, the rules, one TransactWriteItems.
+
+The transaction holds: the subscriber's balance (FEFO debit, conditional on
+the `seq` read; a grant only bumps `seq` so a concurrent number recycling
+sees the new voucher), the inventory shard (`stock > 0`, campaign active and
+in window), the per-subscriber claim count (`count < limit`), the voucher
+(`attribute_not_exists(code)`), the ledger entries, and the dedupe record.
+A cancellation is read item by item: a closed campaign or a full count is the
+answer; a stale balance, an emptied shard, a code collision or a conflict is
+retried with fresh reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from chalicelib import clock, idempotency, store
+from chalicelib.campaigns import rules as campaign_rules
+from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import shards
+from chalicelib.config import rules
+from chalicelib.errors import Conflict, NotEligible, NotFound
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import service as points
+from chalicelib.store import Campaign, Counter, IdempotencyRecord, Subscriber, Voucher
+from chalicelib.vouchers import codes, views
+
+CLAIMS = "claims"
+VOUCHER = "voucher"
+_RETRYABLE = {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+# the reply, given the voucher as the subscriber sees it and the balance after
+Render = Callable[[dict[str, Any], int], Reply]
+
+
+def issue(
+    msisdn: str,
+    campaign_id: str,
+    *,
+    free: bool,
+    source: str,
+    render: Render,
+    idem: Idempotency | None,
+    read_record: bool = False,
+) -> Reply:
+    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts.
+
+    `read_record`: read `idem`'s record in the same batch and answer from it
+    if present (a grant's per-subscriber dedupe).
+    """
+    return points.retrying(
+        lambda: _attempt(msisdn, campaign_id, free, source, render, idem, read_record),
+        attempts=rules().claim_max_attempts,
+    )
+
+
+def _attempt(
+    msisdn: str,
+    campaign_id: str,
+    free: bool,
+    source: str,
+    render: Render,
+    idem: Idempotency | None,
+    read_record: bool,
+) -> Reply:
+    now = clock.now()
+    now_iso, today = clock.iso(now), clock.local_date(now)
+    campaign = campaigns.launched(campaign_id)
+    sampled = shards.sample(campaign_id, int(campaign.shard_count) if campaign else None)
+    subscriber_key = (Subscriber, msisdn, None)
+    counter_key = (Counter, shards.claims_key(campaign_id, msisdn), None)
+    shard_keys = {n: (Counter, shards.stock_key(campaign_id, n), None) for n in sampled}
+    keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
+    if campaign is None:
+        keys.append((Campaign, campaign_id, None))
+    if read_record and idem is not None:
+        keys.append((IdempotencyRecord, idem.record_id, None))
+    found = store.batch_get(keys)
+
+    if read_record and idem is not None and found[keys[-1]] is not None:
+        stored = idempotency.replay(idem)
+        if stored is not None:
+            return stored
+    if campaign is None:
+        campaign = found[(Campaign, campaign_id, None)]
+        if campaign is None:
+            raise NotFound("No such campaign.")
+        campaigns.remember(campaign)
+    subscriber = found[subscriber_key]
+    if subscriber is None:
+        raise NotFound("No such subscriber.")
+    seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
+
+    # the campaign's status and window: fresh from a shard once launched
+    probe = next(iter(seen.values()), campaign)
+    if not campaign_rules.claimable(probe.status, probe.starts_at, probe.ends_at, now_iso):
+        raise Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
+    account = points.to_account(subscriber)
+    current, entries = account.expire(today)
+    reason = campaign_rules.ineligibility(
+        campaigns.as_dict(campaign.eligibility), campaigns.profile(subscriber, current, today), today
+    )
+    if reason:
+        raise NotEligible(f"Not eligible for this campaign: {reason}.")
+    limit = int(campaign.per_subscriber_limit)
+    counter = found[counter_key]
+    mine = counter is not None and counter.owner_id == account.owner_id
+    if mine and int(counter.count or 0) >= limit:
+        raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
+    shard = shards.choose(campaign_id, int(campaign.shard_count), seen)
+
+    code = codes.new_code()
+    updated = current
+    price = 0 if free else int(campaign.points_price)
+    if price:
+        updated, spend = current.debit(price, today, f"spend:{code}", "spend", campaign_id)
+        entries = [*entries, spend]
+    voucher = _voucher(campaign, subscriber, code, shard, source, now)
+    ops = [
+        *points.account_ops(account.seq, updated, entries, now),
+        shards.take_op(campaign_id, shard, now_iso),
+        _count_op(campaign_id, msisdn, account.owner_id, limit, mine),
+        store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),
+    ]
+    reply = render(views.wallet_item(voucher, now_iso), updated.spendable(today))
+    try:
+        return idempotency.commit(ops, reply, idem, pinned=True)
+    except store.Cancelled as cancelled:
+        _explain(cancelled, campaign_id, shard, account.owner_id, limit, now_iso)
+        raise points.Retry() from cancelled
+
+
+def _voucher(campaign: Campaign, subscriber: Subscriber, code: str, shard: int, source: str, now: Any) -> Voucher:
+    template = campaigns.as_dict(campaign.voucher)
+    expires = now + timedelta(days=int(campaign.voucher_valid_days))
+    return Voucher(
+        code,
+        campaign_id=campaign.campaign_id,
+        partner_id=campaign.partner_id,
+        msisdn=subscriber.msisdn,
+        owner_id=subscriber.owner_id,
+        shard=shard,
+        status="issued",
+        title=template["title"],
+        value_vnd=template.get("value_vnd"),
+        percent_off=template.get("percent_off"),
+        issued_at=clock.iso(now),
+        expires_at=clock.iso(expires),
+        source=source,
+        expiry_due=views.expiry_due(code, clock.local_date(expires)),
+    )
+
+
+def _count_op(campaign_id: str, msisdn: str, owner_id: str, limit: int, mine: bool) -> store.Op:
+    """The per-subscriber count, kept per number and reset for a new owner of a recycled number."""
+    key = shards.claims_key(campaign_id, msisdn)
+    if mine:
+        return store.update(
+            Counter,
+            key,
+            actions=[Counter.count.add(1)],
+            condition=(Counter.owner_id == owner_id) & (Counter.count < limit),
+            label=CLAIMS,
+        )
+    return store.update(
+        Counter,
+        key,
+        actions=[Counter.count.set(1), Counter.owner_id.set(owner_id)],
+        condition=Counter.counter_id.does_not_exist() | (Counter.owner_id != owner_id),
+        label=CLAIMS,
+    )
+
+
+def _old_counter(cancelled: store.Cancelled, label: str) -> Counter | None:
+    raw = cancelled.old_item(label)
+    return Counter.from_raw_data(raw) if raw else None
+
+
+def _explain(cancelled: store.Cancelled, campaign_id: str, shard: int, owner_id: str, limit: int, now_iso: str) -> None:
+    """Raise the business answer a cancellation gives; return if it is worth a retry."""
+    if any(code not in _RETRYABLE for code, _ in cancelled.reasons.values()):
+        raise cancelled
+    if cancelled.failed(shards.LABEL):
+        old = _old_counter(cancelled, shards.LABEL)
+        if old is None or not campaign_rules.claimable(old.status, old.starts_at, old.ends_at, now_iso):
+            raise Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
+        shards.remember_empty(campaign_id, shard)
+    if cancelled.failed(CLAIMS):
+        old = _old_counter(cancelled, CLAIMS)
+        if old is not None and old.owner_id == owner_id and int(old.count or 0) >= limit:
+            raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")

@@ -1,0 +1,95 @@
+"""Voucher use cases: a subscriber's claim, a marketer's grants, the wallet,
+and the daily expiry job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from chalicelib import clock, idempotency
+from chalicelib.campaigns import rules as campaign_rules
+from chalicelib.campaigns import service as campaigns
+from chalicelib.errors import Conflict, DiemError
+from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import service as points
+from chalicelib.store import Voucher
+from chalicelib.store.pages import page
+from chalicelib.subscribers.msisdn import normalise_msisdn
+from chalicelib.vouchers import views
+from chalicelib.vouchers.expiry import expire_vouchers
+from chalicelib.vouchers.issue import issue
+
+GRANT_WORKERS = 8
+
+__all__ = ["claim", "expire_vouchers", "grant", "wallet"]
+
+
+def claim(msisdn: str, campaign_id: str, idem: Idempotency | None) -> Reply:
+    """Exchange points for a voucher: 201 `{voucher, balance}`."""
+
+    def render(voucher: dict[str, Any], balance: int) -> Reply:
+        shown = {k: voucher[k] for k in ("code", "campaign_id", "status", "expires_at", "title")}
+        return Reply(201, {"voucher": shown, "balance": balance})
+
+    return issue(msisdn, campaign_id, free=False, source="claim", render=render, idem=idem)
+
+
+def _grant_identity(base: str, msisdn: str, campaign_id: str) -> Idempotency:
+    """A grant's own dedupe key: the same request (by Idempotency-Key, or by its
+    content without one) never issues twice to the same subscriber."""
+    return Idempotency(
+        record_id=hashlib.sha256(f"grant\x1f{base}\x1f{msisdn}".encode()).hexdigest(),
+        payload_hash=hashlib.sha256(f"{campaign_id}\x1f{msisdn}".encode()).hexdigest(),
+    )
+
+
+def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Reply:
+    """Free vouchers to up to 1,000 subscribers, each its own transaction,
+    each reported: `{msisdn, status: "issued" | <error code>, code?}`."""
+    item = campaigns.load(campaign_id)
+    if not campaign_rules.claimable(item.status, item.starts_at, item.ends_at, clock.iso(clock.now())):
+        raise Conflict("This campaign is not open now.", "CAMPAIGN_NOT_ACTIVE")
+    base = idem.record_id if idem else hashlib.sha256(json.dumps([campaign_id, msisdns]).encode()).hexdigest()
+    normalised: list[str | None] = []
+    for raw in msisdns:
+        try:
+            normalised.append(normalise_msisdn(raw))
+        except DiemError:
+            normalised.append(None)
+
+    def one(msisdn: str) -> dict[str, Any]:
+        def render(voucher: dict[str, Any], balance: int) -> Reply:
+            return Reply(200, {"msisdn": msisdn, "status": "issued", "code": voucher["code"]})
+
+        try:
+            g = _grant_identity(base, msisdn, campaign_id)
+            reply = issue(msisdn, campaign_id, free=True, source="grant", render=render, idem=g, read_record=True)
+            return reply.body
+        except DiemError as exc:
+            return {"msisdn": msisdn, "status": exc.code}
+
+    unique = list(dict.fromkeys(m for m in normalised if m))
+    with ThreadPoolExecutor(max_workers=min(GRANT_WORKERS, max(len(unique), 1))) as pool:
+        outcome = dict(zip(unique, pool.map(one, unique), strict=True))
+    results = [
+        outcome[m] if m else {"msisdn": raw, "status": "VALIDATION_ERROR"}
+        for raw, m in zip(msisdns, normalised, strict=True)
+    ]
+    reply = Reply(200, {"results": results})
+    # the whole answer is kept for a replay of the request with the same key
+    return idempotency.commit([], reply, idem) if idem else reply
+
+
+def wallet(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The current owner's vouchers, newest first."""
+    owner_id = points.load(msisdn).owner_id
+    now_iso = clock.iso(clock.now())
+    return page(
+        lambda **kw: Voucher.by_owner.query(owner_id, scan_index_forward=False, **kw),
+        limit,
+        cursor,
+        {"owner_id": owner_id},
+        lambda v: views.wallet_item(v, now_iso),
+    )
