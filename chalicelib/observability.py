@@ -59,7 +59,8 @@ def traced(name: str, **annotations: str) -> AbstractContextManager[Any]:
 def _subsegment(name: str, annotations: dict[str, str]) -> Iterator[Any]:
     with tracer().provider.in_subsegment(name) as subsegment:
         for key, value in annotations.items():
-            subsegment.put_annotation(key, value)
+            if subsegment is not None:  # None when no trace is active
+                subsegment.put_annotation(key, value)
         yield subsegment
 
 
