@@ -10,6 +10,7 @@ a tier held has a 12-month cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections import defaultdict
@@ -77,12 +78,15 @@ class PointsMachine(RuleBasedStateMachine):
         msisdn = self.subs[who]
         event_id = f"ev-{uuid.uuid4().hex[:12]}"
         occurred = self.now - timedelta(days=days_back)
+        fired = sum(self.faults.fired.values())
         try:
             reply = points.accrue(event_id, msisdn, amount, service, occurred, None)
         except Conflict as exc:
             assert exc.code == "INVALID_STATE" and clock.local_date(occurred) < ACTIVATIONS[who]
             return event_id
-        assert reply.status == 201
+        # a response lost after the commit makes our own retry look like a duplicate: 200, same body
+        lost_response = sum(self.faults.fired.values()) > fired
+        assert reply.status == 201 or (lost_response and reply.status == 200)
         assert reply.body["earned"]["rank_points"] == points_rules.base_points(amount, service)
         self.replies[event_id] = reply.body
         self.acknowledged[msisdn].add(event_id)
@@ -173,9 +177,11 @@ PointsMachine.TestCase.settings = settings(
 
 
 @pytest.fixture
-def stateful_db(dynamodb_local_endpoint):
+def stateful_db(dynamodb_local_endpoint, monkeypatch):
     os.environ["DIEM_DYNAMODB_ENDPOINT"] = dynamodb_local_endpoint
     config.reset()
+    # two due-index shards instead of 16: the jobs read the same way, with fewer empty partitions
+    monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), due_index_shards=2))
     yield
     os.environ.pop("DIEM_DYNAMODB_ENDPOINT", None)
     os.environ.pop("DIEM_TABLE_PREFIX", None)
