@@ -31,6 +31,7 @@ class Settings:
     log_level: str
     api_key_cache_seconds: float
     in_lambda: bool
+    tracing: bool
 
     @property
     def is_local(self) -> bool:
@@ -103,6 +104,8 @@ def settings() -> Settings:
         log_level=_env("DIEM_LOG_LEVEL", "INFO") or "INFO",
         api_key_cache_seconds=float(_env("DIEM_API_KEY_CACHE_SECONDS", "60") or 60),
         in_lambda=_env("AWS_LAMBDA_FUNCTION_NAME") is not None,
+        # X-Ray needs the aws-xray-sdk (a layer) and xray:PutTraceSegments on "*"
+        tracing=(_env("DIEM_TRACING", "false") or "").lower() == "true",
     )
 
 

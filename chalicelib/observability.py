@@ -41,16 +41,17 @@ def tracer() -> Tracer:
 
     from chalicelib import config
 
-    # tracing needs the X-Ray daemon, which only Lambda runs
-    return Tracer(service=SERVICE, disabled=not config.settings().in_lambda)
+    s = config.settings()
+    return Tracer(service=SERVICE, disabled=not (s.in_lambda and s.tracing))
 
 
 def traced(name: str, **annotations: str) -> AbstractContextManager[Any]:
-    """An X-Ray subsegment with annotations around a request (only in Lambda,
-    where tracing runs; elsewhere nothing)."""
+    """An X-Ray subsegment with annotations around a request, when tracing is
+    on (DIEM_TRACING=true, in Lambda); otherwise nothing."""
     from chalicelib import config
 
-    if not config.settings().in_lambda:
+    s = config.settings()
+    if not (s.in_lambda and s.tracing):
         return nullcontext()
     return _subsegment(name, annotations)
 

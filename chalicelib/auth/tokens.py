@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import config
 from chalicelib.auth.principal import Principal
 from chalicelib.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    import jwt
 
 _JWT_ROLES = ("subscriber", "marketer", "operator")
 
 
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
 
 
-def _decode(token: str) -> dict:
+def _decode(token: str) -> dict[str, Any]:
+    import jwt  # imported on first use: the SQS consumer and the jobs never need it
+
     s = config.settings()
     options = {"require": ["exp", "sub", "role"]}
     kwargs: dict = {"options": options, "leeway": 5}
@@ -45,6 +51,8 @@ def authenticate_bearer(header: str | None) -> Principal:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Expected 'Authorization: Bearer <token>'.")
+    import jwt
+
     try:
         claims = _decode(token.strip())
     except jwt.ExpiredSignatureError as exc:
@@ -59,6 +67,8 @@ def authenticate_bearer(header: str | None) -> Principal:
 
 def mint_token(role: str, subject: str, ttl_seconds: int = 3600, secret: str | None = None) -> str:
     """An HS256 token for development and tests."""
+    import jwt
+
     key = secret or config.settings().jwt_secret or config.DEV_JWT_SECRET
     now = int(time.time())
     return jwt.encode({"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds}, key, algorithm="HS256")

@@ -13,12 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib import clock, idempotency, observability, store, tiers
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import rules as points_rules
 from chalicelib.points.account import Account, Entry
 from chalicelib.store import LedgerEntry, Subscriber
-from chalicelib.store.pages import page
 from chalicelib.tiers import TierState
 
 BALANCE = "balance"
@@ -263,19 +262,30 @@ def view(msisdn: str) -> dict[str, Any]:
 
 
 def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    """The current owner's ledger, newest first."""
+    """The current owner's ledger, newest first. The cursor is the `seq` to continue below."""
     owner_id = load(msisdn).owner_id
-
-    def query(**kwargs: Any) -> Any:
-        return LedgerEntry.by_seq.query(owner_id, scan_index_forward=False, **kwargs)
-
-    return page(
-        query,
-        limit,
-        cursor,
-        {"owner_id": owner_id},
-        lambda e: _entry_body(e.entry_id, e.kind, int(e.points), int(e.balance_after), e.at, e.ref),
+    below = _seq_cursor(cursor)
+    entries = sorted(
+        (e for e in LedgerEntry.query(owner_id, consistent_read=True) if below is None or int(e.seq) < below),
+        key=lambda e: int(e.seq),
+        reverse=True,
     )
+    page_items = entries[:limit]
+    more = len(entries) > limit
+    return {
+        "items": [
+            _entry_body(e.entry_id, e.kind, int(e.points), int(e.balance_after), e.at, e.ref) for e in page_items
+        ],
+        "next_cursor": str(int(page_items[-1].seq)) if more else None,
+    }
+
+
+def _seq_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 12:
+        raise ValidationError("cursor is not valid.")
+    return int(cursor)
 
 
 # -- scheduled work on one subscriber --------------------------------------

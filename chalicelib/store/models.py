@@ -18,7 +18,6 @@ from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
     KeysOnlyProjection,
-    LocalSecondaryIndex,
 )
 from pynamodb.models import Model
 
@@ -100,17 +99,12 @@ class Subscriber(Model):
 # --- ledger ------------------------------------------------------------------
 
 
-class LedgerBySeq(LocalSecondaryIndex["LedgerEntry"]):
-    """An owner's entries in the order they were applied."""
-
-    Meta = _gsi("by-seq", AllProjection)
-    owner_id = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-
-
 class LedgerEntry(Model):
     """One balance change. `entry_id` is derived from what caused it
-    (`earn:<event_id>`, `expire:<date>`, ...), so the entry is its own dedupe."""
+    (`earn:<event_id>`, `expire:<date>`, ...), so the entry is its own dedupe;
+    `seq` orders an owner's entries. No index: an index copy would cost every
+    accrual two more write units, while an owner's whole history is one Query
+    (see docs/data-model.md)."""
 
     Meta = _meta("ledger")
     owner_id = UnicodeAttribute(hash_key=True)
@@ -125,7 +119,6 @@ class LedgerEntry(Model):
     at = UnicodeAttribute()
     ref = UnicodeAttribute(null=True)
     detail = MapAttribute(default=dict)
-    by_seq = LedgerBySeq()
 
 
 # --- campaigns and counters --------------------------------------------------
