@@ -5,12 +5,13 @@ function and shapes the reply; the rules live in chalicelib."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
 from chalicelib.api import models as m
-from chalicelib.api.http import LIST_QUERY, Api, Call, page_params, require_self_or
+from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, require_self_or
 
 app = Chalice(app_name="diem")
 
@@ -159,3 +160,244 @@ def tenure_bonuses(event: Any) -> dict[str, int]:
 def review_tiers(event: Any) -> dict[str, int]:
     """00:40 on the 1st in Asia/Ho_Chi_Minh (17:40 UTC on the last day): apply ended tier cycles."""
     return wiring.jobs().review_tiers()
+
+
+# -- partners, campaigns, vouchers ------------------------------------------
+
+MARKETER = ("marketer",)
+SUBSCRIBER = ("subscriber",)
+PARTNER = ("partner",)
+CAMPAIGN_STATUS = QueryParam("status", {"type": "string", "enum": ["draft", "active", "paused", "ended"]})
+PERIOD = (
+    QueryParam("from", {"type": "string", "maxLength": 40}, "YYYY-MM-DD (local day) or ISO 8601 timestamp, inclusive"),
+    QueryParam("to", {"type": "string", "maxLength": 40}, "YYYY-MM-DD (through that local day) or timestamp"),
+)
+
+
+@api.route(
+    "/v1/partners",
+    "POST",
+    roles=MARKETER,
+    summary="Create a partner shop; its API key is shown only here",
+    body=m.PartnerIn,
+    response=m.PartnerOut,
+    status=201,
+)
+def post_partner(call: Call) -> Any:
+    return wiring.partners().create_partner(call.body.name, call.idempotency)
+
+
+@api.route(
+    "/v1/partners/{partner_id}/keys",
+    "POST",
+    roles=MARKETER,
+    summary="Rotate a partner's API key; the old keys keep working for 24 h",
+    response=m.ApiKeyOut,
+    status=201,
+    errors=(404,),
+)
+def post_partner_key(call: Call) -> Any:
+    return wiring.partners().rotate_key(call.params["partner_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns",
+    "POST",
+    roles=MARKETER,
+    summary="Create a draft campaign",
+    body=m.CampaignIn,
+    response=m.CampaignOut,
+    status=201,
+)
+def post_campaign(call: Call) -> Any:
+    return wiring.campaigns().create_campaign(call.body.model_dump(), call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns",
+    "GET",
+    roles=MARKETER,
+    summary="Campaigns, newest first",
+    response=m.CampaignPage,
+    query=(CAMPAIGN_STATUS, *LIST_QUERY),
+)
+def get_campaigns(call: Call) -> Any:
+    return wiring.campaigns().list_campaigns(call.query.get("status"), *page_params(call))
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}",
+    "GET",
+    roles=MARKETER,
+    summary="A campaign with its issued / redeemed / reversed / remaining counts",
+    response=m.CampaignOut,
+    errors=(404,),
+)
+def get_campaign(call: Call) -> Any:
+    return wiring.campaigns().get(call.params["campaign_id"])
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}",
+    "PATCH",
+    roles=MARKETER,
+    summary="Grow inventory or move ends_at (after launch: only more, only later)",
+    body=m.CampaignPatch,
+    response=m.CampaignOut,
+    errors=(404, 409, 422),
+)
+def patch_campaign(call: Call) -> Any:
+    b = call.body
+    return wiring.campaigns().patch(call.params["campaign_id"], b.inventory, b.ends_at, call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/launch",
+    "POST",
+    roles=MARKETER,
+    summary="Launch a draft (or resume a paused) campaign",
+    response=m.CampaignOut,
+    errors=(404,),
+)
+def launch_campaign(call: Call) -> Any:
+    return wiring.campaigns().transition(call.params["campaign_id"], "launch", call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/pause",
+    "POST",
+    roles=MARKETER,
+    summary="Pause an active campaign",
+    response=m.CampaignOut,
+    errors=(404,),
+)
+def pause_campaign(call: Call) -> Any:
+    return wiring.campaigns().transition(call.params["campaign_id"], "pause", call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/end",
+    "POST",
+    roles=MARKETER,
+    summary="End an active or paused campaign",
+    response=m.CampaignOut,
+    errors=(404,),
+)
+def end_campaign(call: Call) -> Any:
+    return wiring.campaigns().transition(call.params["campaign_id"], "end", call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/claims",
+    "POST",
+    roles=SUBSCRIBER,
+    summary="Exchange points for a voucher",
+    body=m.ClaimIn,
+    body_optional=True,
+    response=m.ClaimOut,
+    status=201,
+    errors=(404,),
+)
+def post_claim(call: Call) -> Any:
+    return wiring.vouchers().claim(wiring.msisdn(call.who.subject), call.params["campaign_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/grants",
+    "POST",
+    roles=MARKETER,
+    summary="Issue free vouchers to up to 1,000 subscribers, each reported",
+    body=m.GrantIn,
+    response=m.GrantOut,
+    errors=(404,),
+)
+def post_grants(call: Call) -> Any:
+    return wiring.vouchers().grant(call.params["campaign_id"], call.body.msisdns, call.idempotency)
+
+
+@api.route(
+    "/v1/subscribers/{msisdn}/vouchers",
+    "GET",
+    roles=SELF_OR_OPERATOR,
+    summary="A subscriber's wallet, newest first",
+    response=m.WalletPage,
+    query=LIST_QUERY,
+    errors=(404,),
+)
+def get_wallet(call: Call) -> Any:
+    msisdn = wiring.msisdn(call.params["msisdn"])
+    require_self_or(call, msisdn, "operator")
+    return wiring.vouchers().wallet(msisdn, *page_params(call))
+
+
+@api.route(
+    "/v1/subscribers/{msisdn}/offers",
+    "GET",
+    roles=SELF_OR_OPERATOR,
+    summary="Active campaigns this subscriber is eligible for now",
+    response=m.OffersOut,
+    query=LIST_QUERY,
+    errors=(404,),
+)
+def get_offers(call: Call) -> Any:
+    msisdn = wiring.msisdn(call.params["msisdn"])
+    require_self_or(call, msisdn, "operator")
+    return wiring.campaigns().offers(msisdn, *page_params(call))
+
+
+@api.route(
+    "/v1/vouchers/{code}",
+    "GET",
+    roles=PARTNER,
+    summary="Look up one of this partner's vouchers",
+    response=m.PartnerVoucherOut,
+    errors=(404,),
+)
+def get_voucher(call: Call) -> Any:
+    return wiring.redemptions().lookup(call.who.subject, unquote(call.params["code"]))
+
+
+@api.route(
+    "/v1/redemptions",
+    "POST",
+    roles=PARTNER,
+    summary="Redeem a voucher",
+    body=m.RedemptionIn,
+    response=m.RedemptionOut,
+    status=201,
+    errors=(404,),
+)
+def post_redemption(call: Call) -> Any:
+    b = call.body
+    return wiring.redemptions().redeem(call.who.subject, b.code, b.order_ref, b.store_id, call.idempotency)
+
+
+@api.route(
+    "/v1/redemptions/{redemption_id}/reversal",
+    "POST",
+    roles=PARTNER,
+    summary="Reverse this partner's redemption within 30 days",
+    response=m.ReversalOut,
+    errors=(404,),
+)
+def post_reversal(call: Call) -> Any:
+    return wiring.redemptions().reverse(call.who.subject, call.params["redemption_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/redemptions",
+    "GET",
+    roles=PARTNER,
+    summary="This partner's redemptions over a period, for settlement",
+    response=m.RedemptionPage,
+    query=(*PERIOD, *LIST_QUERY),
+)
+def get_redemptions(call: Call) -> Any:
+    q = call.query
+    return wiring.redemptions().list_redemptions(call.who.subject, q.get("from"), q.get("to"), *page_params(call))
+
+
+@app.schedule(Cron(10, 17, "*", "*", "?", "*"), name="expire_vouchers")
+def expire_vouchers(event: Any) -> dict[str, int]:
+    """00:10 in Asia/Ho_Chi_Minh: mark vouchers past expires_at as expired."""
+    return wiring.vouchers().expire_vouchers()

@@ -43,6 +43,31 @@ def subscribers() -> ModuleType:
     return service
 
 
+def campaigns() -> ModuleType:
+    from chalicelib.campaigns import service
+
+    return service
+
+
+def vouchers() -> ModuleType:
+    store.bind()  # the expiry schedule runs outside the HTTP middleware
+    from chalicelib.vouchers import service
+
+    return service
+
+
+def partners() -> ModuleType:
+    from chalicelib.partners import service
+
+    return service
+
+
+def redemptions() -> ModuleType:
+    from chalicelib.partners import redemptions as module
+
+    return module
+
+
 def jobs() -> ModuleType:
     store.bind()
     from chalicelib import jobs as jobs_module

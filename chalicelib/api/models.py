@@ -6,7 +6,7 @@ service returns and feed the OpenAPI document.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -146,17 +146,30 @@ class PartnerIn(Request):
     name: ShortText
 
 
+_KEY_ONCE = "The key, shown only in this response (null when an Idempotency-Key replays it: rotate for a new one)."
+
+
 class PartnerOut(Response):
     partner_id: str
     name: str
-    api_key: str
+    api_key: str | None = Field(description=_KEY_ONCE)
 
 
 class ApiKeyOut(Response):
-    api_key: str
+    api_key: str | None = Field(description=_KEY_ONCE)
 
 
 # --- campaigns -----------------------------------------------------------------
+
+
+def _campaign_time(value: datetime | None) -> datetime | None:
+    """Aware, and in years 2000-2999 (stored as ISO strings that sort in time order)."""
+    if value is None:
+        return value
+    _aware(value)
+    if not 2000 <= value.year <= 2999 or not 2000 <= value.astimezone(UTC).year <= 2999:
+        raise ValueError("timestamp must be in the years 2000 to 2999")
+    return value
 
 
 class VoucherTemplate(Request):
@@ -188,7 +201,7 @@ class CampaignIn(Request):
     eligibility: Eligibility = Field(default_factory=Eligibility)
     expected_peak_claims_per_second: Annotated[int, Field(ge=0, le=100_000)] = 0
 
-    _aware = field_validator("starts_at", "ends_at")(_aware)
+    _window = field_validator("starts_at", "ends_at")(_campaign_time)
 
 
 class CampaignPatch(Request):
@@ -196,6 +209,8 @@ class CampaignPatch(Request):
 
     inventory: Annotated[int, Field(ge=1, le=10**8)] | None = None
     ends_at: UtcTimestamp | None = None
+
+    _window = field_validator("ends_at")(_campaign_time)
 
 
 class CampaignStats(BaseModel):
@@ -219,6 +234,10 @@ class CampaignOut(Response):
     ends_at: str
     voucher_valid_days: int
     eligibility: dict
+    expected_peak_claims_per_second: int | None = None
+    shard_count: int | None = Field(default=None, description="Inventory shards, from launch on.")
+    created_at: str | None = None
+    updated_at: str | None = None
     stats: CampaignStats | None = None
 
 
@@ -232,11 +251,14 @@ class ClaimIn(Request):
 
 
 class VoucherOut(Response):
-    code: str
+    code: str = Field(examples=["7KQ2-M9XD-4RTW-0CZP-X"])
     campaign_id: str
     status: Literal["issued", "redeemed", "expired", "cancelled"]
     expires_at: str
     title: str | None = None
+    issued_at: str | None = None
+    value_vnd: int | None = None
+    percent_off: int | None = None
 
 
 class ClaimOut(Response):
@@ -250,7 +272,7 @@ class GrantIn(Request):
 
 class GrantResult(BaseModel):
     msisdn: str
-    status: str
+    status: str = Field(description='"issued", or the error code for this subscriber (SOLD_OUT, LIMIT_REACHED, ...)')
     code: str | None = None
 
 
@@ -289,12 +311,13 @@ class RedemptionOut(Response):
     order_ref: str
     redeemed_at: str
     store_id: str | None = None
+    reversed_at: str | None = None
 
 
 class ReversalOut(Response):
     redemption_id: str
     reversed_at: str
-    voucher_status: str
+    voucher_status: Literal["issued", "expired"]
 
 
 class RedemptionPage(Response):

@@ -49,7 +49,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         {"name": q.name, "in": "query", "required": False, "schema": q.schema, "description": q.description}
         for q in spec.query
     ]
-    if spec.method in ("POST", "PUT"):
+    if spec.method in ("POST", "PUT", "PATCH"):
         parameters.append(
             {
                 "name": "Idempotency-Key",
@@ -67,11 +67,11 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     for status in (spec.status, *spec.extra_statuses):
         op["responses"][str(status)] = {"description": "Success", "content": success}
     errors = set(spec.errors) | {500}
-    if spec.body is not None or spec.query or "{" in spec.path or spec.method in ("POST", "PUT"):
+    if spec.body is not None or spec.query or "{" in spec.path or spec.method in ("POST", "PUT", "PATCH"):
         errors.add(400)
     if spec.roles:
         errors |= {401, 403}
-    if spec.method in ("POST", "PUT") and spec.roles:
+    if spec.method in ("POST", "PUT", "PATCH") and spec.roles:
         errors |= {409, 422}
     if spec.auth == "api_key":
         errors.add(429)

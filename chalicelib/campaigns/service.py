@@ -97,12 +97,12 @@ def remember(item: Campaign) -> None:
 # -- create, read, list -------------------------------------------------------
 
 
-def create(fields: dict[str, Any], idem: Idempotency | None) -> Reply:
-    """A draft campaign (201). `fields` are CampaignIn's, starts_at/ends_at as datetimes."""
+def create_campaign(fields: dict[str, Any], idem: Idempotency | None) -> Reply:
+    """A draft campaign (201). `fields` are CampaignIn's; starts_at/ends_at datetimes or ISO strings."""
     voucher = {k: v for k, v in fields["voucher"].items() if v is not None}
     if ("value_vnd" in voucher) == ("percent_off" in voucher):
         raise ValidationError("voucher needs exactly one of value_vnd and percent_off.")
-    starts_at, ends_at = clock.iso(fields["starts_at"]), clock.iso(fields["ends_at"])
+    starts_at, ends_at = _instant(fields["starts_at"]), _instant(fields["ends_at"])
     campaign_rules.check_window(starts_at, ends_at)
     try:
         Partner.get(fields["partner_id"])
@@ -129,6 +129,10 @@ def create(fields: dict[str, Any], idem: Idempotency | None) -> Reply:
     )
     op = store.put(item, condition=Campaign.campaign_id.does_not_exist(), label=LABEL)
     return idempotency.commit([op], Reply(201, body(item)), idem)
+
+
+def _instant(value: datetime | str) -> str:
+    return clock.iso(clock.parse_iso(value) if isinstance(value, str) else value)
 
 
 def stats(item: Campaign) -> dict[str, Any]:
@@ -181,9 +185,7 @@ def list_campaigns(status: str | None, limit: int, cursor: str | None) -> dict[s
 
 def _unchanged(item: Campaign) -> Any:
     return (
-        (Campaign.status == item.status)
-        & (Campaign.inventory == item.inventory)
-        & (Campaign.ends_at == item.ends_at)
+        (Campaign.status == item.status) & (Campaign.inventory == item.inventory) & (Campaign.ends_at == item.ends_at)
     )
 
 

@@ -33,7 +33,7 @@ def _commit(ops: list[store.Op], reply: Reply, secret: dict[str, Any], idem: Ide
     return Reply(reply.status, {**reply.body, **secret})
 
 
-def create(name: str, idem: Idempotency | None) -> Reply:
+def create_partner(name: str, idem: Idempotency | None) -> Reply:
     """201 `{partner_id, name, api_key}`."""
     now = clock.iso(clock.now())
     partner_id = "p_" + secrets.token_hex(8)
@@ -54,7 +54,7 @@ def create(name: str, idem: Idempotency | None) -> Reply:
     return _commit(ops, reply, {"api_key": key}, idem)
 
 
-def rotate(partner_id: str, idem: Idempotency | None) -> Reply:
+def rotate_key(partner_id: str, idem: Idempotency | None) -> Reply:
     """201 `{api_key}`; the partner's current keys expire in 24 h."""
 
     def attempt() -> Reply:

@@ -174,7 +174,6 @@ class Counter(Model):
     counter_id = UnicodeAttribute(hash_key=True)
     stock = NumberAttribute(null=True)
     issued = NumberAttribute(null=True)
-    redeemed = NumberAttribute(null=True)
     reversed = NumberAttribute(null=True)
     count = NumberAttribute(null=True)
     status = UnicodeAttribute(null=True)

@@ -14,6 +14,7 @@ retried with fresh reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,10 +52,53 @@ def issue(
     `read_record`: read `idem`'s record in the same batch and answer from it
     if present (a grant's per-subscriber dedupe).
     """
+    if not campaign_id or len(campaign_id) > campaigns.MAX_ID_LENGTH:
+        raise NotFound("No such campaign.")
     return points.retrying(
         lambda: _attempt(msisdn, campaign_id, free, source, render, idem, read_record),
         attempts=rules().claim_max_attempts,
     )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the one BatchGetItem found."""
+
+    campaign: Campaign
+    subscriber: Subscriber
+    counter: Counter | None
+    shards: dict[int, Counter]
+
+
+def _read(msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: bool) -> _Read | Reply:
+    """Subscriber, claim counter, a sample of shards, the campaign unless cached,
+    and the grant's dedupe record if asked (its stored reply is the answer): one BatchGetItem."""
+    campaign = campaigns.launched(campaign_id)
+    sampled = shards.sample(campaign_id, int(campaign.shard_count) if campaign else None)
+    subscriber_key = (Subscriber, msisdn, None)
+    counter_key = (Counter, shards.claims_key(campaign_id, msisdn), None)
+    campaign_key = (Campaign, campaign_id, None)
+    record_key = (IdempotencyRecord, idem.record_id if idem else "", None)
+    shard_keys = {n: (Counter, shards.stock_key(campaign_id, n), None) for n in sampled}
+    keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
+    keys += [campaign_key] if campaign is None else []
+    keys += [record_key] if read_record and idem else []
+    found = store.batch_get(keys)
+
+    if read_record and idem and found[record_key] is not None:
+        stored = idempotency.replay(idem)
+        if stored is not None:
+            return stored
+    if campaign is None:
+        campaign = found[campaign_key]
+        if campaign is None:
+            raise NotFound("No such campaign.")
+        campaigns.remember(campaign)
+    subscriber = found[subscriber_key]
+    if subscriber is None:
+        raise NotFound("No such subscriber.")
+    seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
+    return _Read(campaign, subscriber, found[counter_key], seen)
 
 
 def _attempt(
@@ -68,34 +112,13 @@ def _attempt(
 ) -> Reply:
     now = clock.now()
     now_iso, today = clock.iso(now), clock.local_date(now)
-    campaign = campaigns.launched(campaign_id)
-    sampled = shards.sample(campaign_id, int(campaign.shard_count) if campaign else None)
-    subscriber_key = (Subscriber, msisdn, None)
-    counter_key = (Counter, shards.claims_key(campaign_id, msisdn), None)
-    shard_keys = {n: (Counter, shards.stock_key(campaign_id, n), None) for n in sampled}
-    keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
-    if campaign is None:
-        keys.append((Campaign, campaign_id, None))
-    if read_record and idem is not None:
-        keys.append((IdempotencyRecord, idem.record_id, None))
-    found = store.batch_get(keys)
-
-    if read_record and idem is not None and found[keys[-1]] is not None:
-        stored = idempotency.replay(idem)
-        if stored is not None:
-            return stored
-    if campaign is None:
-        campaign = found[(Campaign, campaign_id, None)]
-        if campaign is None:
-            raise NotFound("No such campaign.")
-        campaigns.remember(campaign)
-    subscriber = found[subscriber_key]
-    if subscriber is None:
-        raise NotFound("No such subscriber.")
-    seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
+    read = _read(msisdn, campaign_id, idem, read_record)
+    if isinstance(read, Reply):
+        return read
+    campaign, subscriber, counter = read.campaign, read.subscriber, read.counter
 
     # the campaign's status and window: fresh from a shard once launched
-    probe = next(iter(seen.values()), campaign)
+    probe = next(iter(read.shards.values()), campaign)
     if not campaign_rules.claimable(probe.status, probe.starts_at, probe.ends_at, now_iso):
         raise Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
     account = points.to_account(subscriber)
@@ -106,11 +129,10 @@ def _attempt(
     if reason:
         raise NotEligible(f"Not eligible for this campaign: {reason}.")
     limit = int(campaign.per_subscriber_limit)
-    counter = found[counter_key]
     mine = counter is not None and counter.owner_id == account.owner_id
     if mine and int(counter.count or 0) >= limit:
         raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
-    shard = shards.choose(campaign_id, int(campaign.shard_count), seen)
+    shard = shards.choose(campaign_id, int(campaign.shard_count), read.shards)
 
     code = codes.new_code()
     updated = current

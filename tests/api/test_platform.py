@@ -35,9 +35,7 @@ def test_uncaught_error_is_500_internal_without_internals(api, monkeypatch, capl
         raise RuntimeError("secret internals: table diem-dev-subscribers")
 
     monkeypatch.setattr(service, "view", boom)
-    r = api.client.http.get(
-        "/v1/subscribers/84961234567/points", headers={**OPERATOR, "X-Correlation-Id": "cid-500"}
-    )
+    r = api.client.http.get("/v1/subscribers/84961234567/points", headers={**OPERATOR, "X-Correlation-Id": "cid-500"})
     assert r.status_code == 500
     body = r.json_body
     assert body["error"]["code"] == "INTERNAL" and "cid-500" in body["error"]["message"]

@@ -1,0 +1,1 @@
+"""Campaigns: lifecycle, eligibility, inventory shards (rules are pure; `service` holds the use cases)."""

@@ -1,0 +1,1 @@
+"""Partners: API keys, voucher look-up, redemption, reversal and the enumeration defence."""

@@ -1,0 +1,1 @@
+"""Vouchers: codes, claims, grants, the wallet and the expiry job."""

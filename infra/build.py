@@ -1,0 +1,587 @@
+"""Generate the CloudFormation merge template and IAM policy files.
+
+Everything is derived: the tables from `chalicelib.store` (the PynamoDB models),
+the functions and their logical ids from the Chalice app and
+`.chalice/config.json`. `chalice package --merge-template` deep-merges the
+result into Chalice's SAM template, so it also overrides Chalice's resources
+(function names, layers, environment, role policies, API stage settings).
+
+    python -m infra.build                         # regenerate the committed files
+    python -m infra.build --stage prod --out out/ # write out/resources.json for one stage
+    python -m infra.build --check                 # exit 1 if a committed file drifted
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "diem"
+CONSUMER = "spend_events_consumer"
+"""The Chalice function that drains the spend-events queue."""
+
+TEMPLATES = {"dev": ROOT / "infra" / "resources.json", "prod": ROOT / "infra" / "resources-prod.json"}
+"""The committed merge template of each stage (`infra/resources.json` is dev)."""
+
+# what the functions do to DynamoDB. A transaction needs the item-level action of
+# each of its parts (TransactWriteItems -> Put/Update/Delete/ConditionCheckItem,
+# TransactGetItems -> GetItem): IAM has no dynamodb:Transact* actions.
+DYNAMODB_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+SQS_CONSUMER_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+CONSUMER_MAX_RECEIVE_COUNT = 5
+VISIBILITY_FACTOR = 6
+"""AWS: the queue's visibility timeout >= 6x the function timeout (+ batching window)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What differs between stages besides names."""
+
+    rate_limit: int  # API Gateway stage-wide steady requests/s
+    burst_limit: int
+    log_retention_days: int
+    consumer_batch_size: int
+    consumer_batching_window: int  # seconds
+    consumer_max_concurrency: int  # caps the SQS pollers' parallel invocations
+    jwks_required: bool  # prod verifies RS256 against the IdP's JWKS, nothing else
+
+
+STAGES = {
+    "dev": Stage(50, 100, 14, 25, 1, 5, jwks_required=False),
+    # a flash sale takes 5,000 claims/s (TARGETS.md); the account default is 10,000 rps / 5,000 burst
+    "prod": Stage(6_000, 5_000, 90, 25, 1, 100, jwks_required=True),
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function of the Chalice app, as Chalice names it."""
+
+    name: str  # Chalice's name: api_handler, bearer, spend_events_consumer...
+    logical_id: str  # in Chalice's SAM template: APIHandler, Bearer, SpendEventsConsumer...
+    role_id: str  # ApiHandlerRole, BearerRole... (autogen_policy false: one role per function)
+    kind: str  # api | authorizer | function | event
+
+    @property
+    def uses_dynamodb(self) -> bool:
+        # the authorizer only verifies JWTs; partner keys are checked by the API handler
+        return self.kind != "authorizer"
+
+    def function_name(self, stage: str) -> str:
+        """As `chalice deploy` names it, so logs and dashboards match either way."""
+        return f"{APP_NAME}-{stage}" if self.kind == "api" else f"{APP_NAME}-{stage}-{self.name}"
+
+
+def cfn_name(name: str) -> str:
+    from chalice.utils import to_cfn_resource_name
+
+    return to_cfn_resource_name(name)
+
+
+@cache
+def functions() -> tuple[Function, ...]:
+    """The app's functions, in the order Chalice creates them."""
+    import app as app_module
+
+    chalice_app = app_module.app
+    found: list[Function] = []
+    if chalice_app.routes:
+        found.append(Function("api_handler", "APIHandler", cfn_name("api_handler_role"), "api"))
+    for auth in chalice_app.builtin_auth_handlers:
+        found.append(Function(auth.name, cfn_name(auth.name), cfn_name(f"{auth.name}_role"), "authorizer"))
+    for fn in chalice_app.pure_lambda_functions:
+        found.append(Function(fn.name, cfn_name(fn.name), cfn_name(f"{fn.name}_role"), "function"))
+    for source in chalice_app.event_sources:
+        found.append(Function(source.name, cfn_name(source.name), cfn_name(f"{source.name}_role"), "event"))
+    if CONSUMER not in {f.name for f in found}:
+        raise RuntimeError(f"app.py has no function {CONSUMER!r} for the spend-events queue")
+    return tuple(found)
+
+
+def chalice_config(stage: str, function: str = "api_handler") -> Any:
+    """Chalice's own view of `.chalice/config.json` for one stage and function."""
+    from chalice.config import Config
+
+    on_disk = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    if stage not in on_disk.get("stages", {}):
+        raise SystemExit(f"stage {stage!r} is not in .chalice/config.json")
+    return Config(chalice_stage=stage, function_name=function, config_from_disk=on_disk)
+
+
+def lambda_timeout(stage: str, function: str) -> int:
+    return int(chalice_config(stage, function).lambda_timeout or 60)
+
+
+# -- DynamoDB -------------------------------------------------------------------
+
+
+def table_id(base_name: str) -> str:
+    return f"{cfn_name(base_name)}Table"
+
+
+def tables(stage: str) -> dict[str, dict[str, Any]]:
+    """One AWS::DynamoDB::Table per model, exactly as `store.schema` defines it."""
+    from chalicelib.store import schema
+    from chalicelib.store.models import MODELS
+
+    resources: dict[str, dict[str, Any]] = {}
+    for model in MODELS:
+        props = schema.table_definition(model, f"{APP_NAME}-{stage}-")
+        props["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+        props["SSESpecification"] = {"SSEEnabled": True}
+        props["DeletionProtectionEnabled"] = True
+        ttl = schema.ttl_attribute(model)
+        if ttl:
+            props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+        resources[table_id(model.Meta.base_name)] = {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": props,
+        }
+    return resources
+
+
+def _table_arns(table_resources: dict[str, dict[str, Any]]) -> list[Any]:
+    arns: list[Any] = []
+    for logical_id, resource in table_resources.items():
+        arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
+        props = resource["Properties"]
+        if props.get("GlobalSecondaryIndexes") or props.get("LocalSecondaryIndexes"):
+            arns.append({"Fn::Sub": f"${{{logical_id}.Arn}}/index/*"})
+    return arns
+
+
+# -- the spend-events queue -------------------------------------------------------
+
+
+def queue_names(stage: str) -> tuple[str, str]:
+    return f"{APP_NAME}-{stage}-spend-events", f"{APP_NAME}-{stage}-spend-events-dlq"
+
+
+def queues(stage: str) -> dict[str, dict[str, Any]]:
+    settings = STAGES[stage]
+    name, dlq_name = queue_names(stage)
+    queue_arn = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"  # no cycle with the DLQ
+    visibility = VISIBILITY_FACTOR * lambda_timeout(stage, CONSUMER) + settings.consumer_batching_window
+    return {
+        # both hold spend events not yet applied (points owed): kept if the stack goes
+        "SpendEventsDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "QueueName": dlq_name,
+                "MessageRetentionPeriod": 1_209_600,  # 14 days, longer than the source queue's
+                "SqsManagedSseEnabled": True,
+                "RedriveAllowPolicy": {
+                    "redrivePermission": "byQueue",
+                    "sourceQueueArns": [{"Fn::Sub": queue_arn}],
+                },
+            },
+        },
+        "SpendEventsQueue": {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "QueueName": name,
+                "VisibilityTimeout": visibility,
+                "MessageRetentionPeriod": 345_600,  # 4 days
+                "ReceiveMessageWaitTimeSeconds": 20,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["SpendEventsDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": CONSUMER_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+    }
+
+
+def event_source_mapping(stage: str, consumer: Function) -> dict[str, Any]:
+    settings = STAGES[stage]
+    return {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {
+            "EventSourceArn": {"Fn::GetAtt": ["SpendEventsQueue", "Arn"]},
+            "FunctionName": {"Ref": consumer.logical_id},
+            "BatchSize": settings.consumer_batch_size,
+            "MaximumBatchingWindowInSeconds": settings.consumer_batching_window,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": settings.consumer_max_concurrency},
+            "Enabled": True,
+        },
+    }
+
+
+# -- IAM ------------------------------------------------------------------------
+
+
+def _statement(sid: str, actions: tuple[str, ...], resources: list[Any]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resources}
+
+
+def role_policy(stage: str, fn: Function, table_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Exactly what one function needs: its own log group, the tables, the queue."""
+    log_group = f"/aws/lambda/{fn.function_name(stage)}"
+    statements = [
+        _statement(
+            "WriteOwnLogs",
+            LOG_ACTIONS,
+            [{"Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{log_group}:*"}],
+        )
+    ]
+    if fn.uses_dynamodb:
+        statements.append(_statement("DiemTables", DYNAMODB_ACTIONS, _table_arns(table_resources)))
+    if fn.name == CONSUMER:
+        statements.append(
+            _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [{"Fn::GetAtt": ["SpendEventsQueue", "Arn"]}])
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_file(stage: str) -> dict[str, Any]:
+    """`.chalice/policy-<stage>.json`: Chalice requires it (autogen_policy is false) and
+    `chalice deploy` uses it for every role. A policy file has no intrinsic functions,
+    so account and region are wildcards; the names are exact. The packaged stack
+    replaces it with `role_policy` (exact ARNs, one function each)."""
+    from chalicelib.store.models import MODELS
+
+    prefix = f"{APP_NAME}-{stage}"
+    table_arns: list[str] = []
+    for model in MODELS:
+        arn = f"arn:aws:dynamodb:*:*:table/{prefix}-{model.Meta.base_name}"
+        table_arns += [arn, f"{arn}/index/*"]
+    queue, _ = queue_names(stage)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", *LOG_ACTIONS],
+                "Resource": [
+                    f"arn:aws:logs:*:*:log-group:/aws/lambda/{prefix}:*",
+                    f"arn:aws:logs:*:*:log-group:/aws/lambda/{prefix}-*:*",
+                ],
+            },
+            _statement("DiemTables", DYNAMODB_ACTIONS, table_arns),  # type: ignore[arg-type]
+            _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [f"arn:aws:sqs:*:*:{queue}"]),  # type: ignore[list-item]
+        ],
+    }
+
+
+# -- API Gateway ----------------------------------------------------------------
+
+# API Gateway's own refusals in the API's error shape (API.md). `messageString` is
+# already a quoted JSON string; API Gateway adds its x-amzn-RequestId header itself.
+GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": (401, "UNAUTHENTICATED"),
+    "ACCESS_DENIED": (403, "FORBIDDEN"),
+    "MISSING_AUTHENTICATION_TOKEN": (404, "NOT_FOUND"),  # API Gateway's answer to an unknown route
+    "RESOURCE_NOT_FOUND": (404, "NOT_FOUND"),
+    "BAD_REQUEST_BODY": (400, "VALIDATION_ERROR"),
+    "BAD_REQUEST_PARAMETERS": (400, "VALIDATION_ERROR"),
+    "REQUEST_TOO_LARGE": (413, "VALIDATION_ERROR"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "VALIDATION_ERROR"),
+    "THROTTLED": (429, "TOO_MANY_ATTEMPTS"),
+    "QUOTA_EXCEEDED": (429, "TOO_MANY_ATTEMPTS"),
+    # what DEFAULT_4XX still covers is 403s: WAF_FILTERED, INVALID_API_KEY, EXPIRED_TOKEN, INVALID_SIGNATURE
+    "DEFAULT_4XX": (None, "FORBIDDEN"),
+    "DEFAULT_5XX": (None, "INTERNAL"),
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for kind, (status, code) in GATEWAY_RESPONSES.items():
+        body = '{"error": {"code": "%s", "message": $context.error.messageString}}' % code  # noqa: UP031
+        response: dict[str, Any] = {"responseTemplates": {"application/json": body}}
+        if status is not None:
+            response["statusCode"] = str(status)
+        responses[kind] = response
+    return responses
+
+
+def rest_api(stage: str) -> dict[str, Any]:
+    settings = STAGES[stage]
+    return {
+        "Properties": {
+            # named per stage, so the two stages' metrics (dimension ApiName) differ
+            "Name": f"{APP_NAME}-{stage}",
+            "MethodSettings": [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": settings.rate_limit,
+                    "ThrottlingBurstLimit": settings.burst_limit,
+                }
+            ],
+            "DefinitionBody": {
+                "info": {"title": f"{APP_NAME}-{stage}"},
+                "x-amazon-apigateway-gateway-responses": gateway_responses(),
+            },
+        }
+    }
+
+
+# -- alarms ---------------------------------------------------------------------
+
+
+def _alarm(description: str, **props: Any) -> dict[str, Any]:
+    base = {
+        "AlarmDescription": description,
+        "AlarmActions": [{"Ref": "AlarmTopic"}],
+        "OKActions": [{"Ref": "AlarmTopic"}],
+        "TreatMissingData": "notBreaching",
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {**base, **props}}
+
+
+def _metric(metric_id: str, name: str, dimensions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Id": metric_id,
+        "ReturnData": False,
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/DynamoDB", "MetricName": name, "Dimensions": dimensions},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+    }
+
+
+def alarms(stage: str, fns: tuple[Function, ...], table_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{APP_NAME}-{stage}-alarms"}},
+        "SpendEventsDeadLetterAlarm": _alarm(
+            "Spend events were parked in the dead-letter queue: inspect, fix, redrive.",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SpendEventsDeadLetterQueue", "QueueName"]}}],
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+        ),
+        "Api5xxRateAlarm": _alarm(
+            "More than 1% of API requests answered 5xx.",
+            Namespace="AWS/ApiGateway",
+            MetricName="5XXError",  # 0 or 1 per request: its average is the rate
+            Dimensions=[
+                {"Name": "ApiName", "Value": f"{APP_NAME}-{stage}"},
+                {"Name": "Stage", "Value": chalice_config(stage).api_gateway_stage},
+            ],
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=5,
+            DatapointsToAlarm=3,
+            Threshold=0.01,
+        ),
+        "DynamoDBUserErrorsAlarm": _alarm(
+            "DynamoDB refused requests as client errors (AccessDenied, validation): an IAM or code defect. "
+            "The metric is per account and region.",
+            Namespace="AWS/DynamoDB",
+            MetricName="UserErrors",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=10,
+        ),
+    }
+    for fn in fns:
+        result[f"{fn.logical_id}ErrorsAlarm"] = _alarm(
+            f"{fn.function_name(stage)} failed invocations (crash, timeout, out of memory).",
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": {"Ref": fn.logical_id}}],
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+        )
+    for logical_id, resource in table_resources.items():
+        table = [{"Name": "TableName", "Value": {"Ref": logical_id}}]
+        metrics = [_metric("reads", "ReadThrottleEvents", table), _metric("writes", "WriteThrottleEvents", table)]
+        for n, index in enumerate(resource["Properties"].get("GlobalSecondaryIndexes", [])):
+            dims = [*table, {"Name": "GlobalSecondaryIndexName", "Value": index["IndexName"]}]
+            metrics.append(_metric(f"gsir{n}", "ReadThrottleEvents", dims))
+            metrics.append(_metric(f"gsiw{n}", "WriteThrottleEvents", dims))
+        expression = " + ".join(f"FILL({m['Id']}, 0)" for m in metrics)
+        metrics.append({"Id": "throttled", "Expression": expression, "Label": "throttle events", "ReturnData": True})
+        result[f"{logical_id}ThrottleAlarm"] = _alarm(
+            f"{resource['Properties']['TableName']} (or one of its indexes) throttled requests.",
+            Metrics=metrics,
+            EvaluationPeriods=5,
+            DatapointsToAlarm=2,
+            Threshold=0,
+        )
+    return result
+
+
+# -- functions ------------------------------------------------------------------
+
+
+def parameters(stage: str) -> dict[str, Any]:
+    settings = STAGES[stage]
+    jwks: dict[str, Any] = {"Type": "String", "Description": "The identity provider's JWKS URL (RS256 tokens)."}
+    if settings.jwks_required:
+        jwks["AllowedPattern"] = "^https://\\S+$"
+    else:
+        jwks["Default"] = ""
+    params: dict[str, Any] = {
+        "JwtJwksUrl": jwks,
+        "JwtIssuer": {"Type": "String", "Default": "", "Description": "Required `iss` claim, if any."},
+        "JwtAudience": {"Type": "String", "Default": "", "Description": "Required `aud` claim, if any."},
+    }
+    if not settings.jwks_required:
+        params["JwtSecret"] = {
+            "Type": "String",
+            "Default": "",
+            "NoEcho": True,
+            "Description": "Development only: HS256 secret, when there is no JWKS URL.",
+        }
+    return params
+
+
+def function_overrides(stage: str, fn: Function) -> dict[str, Any]:
+    env: dict[str, Any] = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}  # no entry-point scan at cold start
+    if fn.kind in ("api", "authorizer"):
+        env.update(
+            DIEM_JWT_JWKS_URL={"Ref": "JwtJwksUrl"},
+            DIEM_JWT_ISSUER={"Ref": "JwtIssuer"},
+            DIEM_JWT_AUDIENCE={"Ref": "JwtAudience"},
+        )
+        if not STAGES[stage].jwks_required:
+            env["DIEM_JWT_SECRET"] = {"Ref": "JwtSecret"}
+    return {
+        "DependsOn": [f"{fn.logical_id}LogGroup"],
+        "Properties": {
+            "FunctionName": fn.function_name(stage),
+            "Layers": [{"Ref": "DepsLayer"}],
+            "Environment": {"Variables": env},
+        },
+    }
+
+
+def template(stage: str) -> dict[str, Any]:
+    """The merge template of one stage."""
+    if stage not in STAGES:
+        raise SystemExit(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+    fns = functions()
+    consumer = next(f for f in fns if f.name == CONSUMER)
+    table_resources = tables(stage)
+    resources: dict[str, Any] = {**table_resources, **queues(stage)}
+    resources["SpendEventsConsumerEventSourceMapping"] = event_source_mapping(stage, consumer)
+    resources["DepsLayer"] = {
+        "Type": "AWS::Serverless::LayerVersion",
+        "Properties": {
+            "LayerName": f"{APP_NAME}-{stage}-deps",
+            "Description": "pydantic + pydantic-core and cryptography + cffi, built by infra.package",
+            "ContentUri": "./deps-layer.zip",
+            "CompatibleRuntimes": ["python3.11"],
+            "CompatibleArchitectures": ["x86_64"],
+            "RetentionPolicy": "Delete",
+        },
+    }
+    for fn in fns:
+        resources[f"{fn.logical_id}LogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",  # logs expire anyway (RetentionInDays)
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "LogGroupName": f"/aws/lambda/{fn.function_name(stage)}",
+                "RetentionInDays": STAGES[stage].log_retention_days,
+            },
+        }
+        resources[fn.logical_id] = function_overrides(stage, fn)
+        resources[fn.role_id] = {
+            "Properties": {
+                "Policies": [
+                    {"PolicyName": f"{fn.role_id}Policy", "PolicyDocument": role_policy(stage, fn, table_resources)}
+                ]
+            }
+        }
+    resources["RestAPI"] = rest_api(stage)
+    resources.update(alarms(stage, fns, table_resources))
+    return {
+        "Parameters": parameters(stage),
+        "Resources": resources,
+        "Outputs": {
+            "SpendEventsQueueUrl": {"Value": {"Ref": "SpendEventsQueue"}},
+            "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        },
+    }
+
+
+# -- files ----------------------------------------------------------------------
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def committed_files() -> dict[Path, str]:
+    """Every generated file that is committed, with the content it must have."""
+    files = {path: dumps(template(stage)) for stage, path in TEMPLATES.items()}
+    for stage in STAGES:
+        files[ROOT / ".chalice" / f"policy-{stage}.json"] = dumps(policy_file(stage))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=sorted(STAGES), help="write only this stage's template (needs --out)")
+    parser.add_argument("--out", type=Path, help="directory for resources.json (default: regenerate committed files)")
+    parser.add_argument("--check", action="store_true", help="fail if a committed file differs from the models")
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        stage = args.stage or "dev"
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "resources.json"
+        path.write_text(dumps(template(stage)))
+        print(f"wrote {path} ({stage})")
+        return 0
+    if args.stage:
+        parser.error("--stage needs --out (the committed files cover every stage)")
+    stale = []
+    for path, content in committed_files().items():
+        current = path.read_text() if path.exists() else None
+        if current == content:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.write_text(content)
+    for path in stale:
+        print(f"{'drifted' if args.check else 'wrote'} {path.relative_to(ROOT)}")
+    if args.check and stale:
+        print("run `python -m infra.build` and commit the result", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

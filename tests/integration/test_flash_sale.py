@@ -1,0 +1,105 @@
+"""Flash sale on DynamoDB Local: 300 concurrent claimers, inventory 100, at most
+2 per subscriber. Never oversold, nobody over the limit, every balance exact,
+for different inventory shard counts."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter as Tally
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib import clock, store
+from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import shards
+from chalicelib.config import rules
+from chalicelib.errors import DiemError
+from chalicelib.partners import service as partners
+from chalicelib.points import service as points
+from chalicelib.store import Counter, LedgerEntry, Subscriber, Voucher, binding
+from chalicelib.subscribers import service as subscribers
+from chalicelib.vouchers import service as vouchers
+
+pytestmark = pytest.mark.dynamodb_local
+
+CLAIMERS = 300
+SUBSCRIBERS = [f"8496{n:07d}" for n in range(60)]
+INVENTORY = 100
+LIMIT = 2
+PRICE = 100
+START_BALANCE = 10_000
+
+
+@pytest.fixture
+def wide_pool(local_tables, monkeypatch):
+    """One connection per claiming thread (the deployed pool is sized for one Lambda)."""
+    monkeypatch.setitem(binding._CLIENT_CONFIG, "max_pool_connections", CLAIMERS + 20)
+    # DynamoDB Local on a laptop queues 300 concurrent transactions longer than AWS would
+    monkeypatch.setitem(binding._CLIENT_CONFIG, "read_timeout", 60)
+    monkeypatch.setattr(binding, "_bound", None)
+    store.bind()
+    yield
+    binding._bound = None
+
+
+def _campaign(shard_count: int) -> str:
+    partner_id = partners.create_partner("Flash partner", None).body["partner_id"]
+    fields = {
+        "name": "11.11 flash sale",
+        "partner_id": partner_id,
+        "voucher": {"title": "50% off", "percent_off": 50},
+        "points_price": PRICE,
+        "inventory": INVENTORY,
+        "per_subscriber_limit": LIMIT,
+        "starts_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "ends_at": datetime(2026, 12, 1, tzinfo=UTC),
+        "voucher_valid_days": 30,
+        "expected_peak_claims_per_second": shard_count * rules().claims_per_shard_per_second,
+    }
+    campaign_id = campaigns.create_campaign(fields, None).body["campaign_id"]
+    launched = campaigns.transition(campaign_id, "launch", None).body
+    assert launched["shard_count"] == shard_count
+    return campaign_id
+
+
+@pytest.mark.parametrize("shard_count", [1, 2, 3, 4, 5, 8, 10, 16, 20, 32])
+def test_flash_sale_is_never_oversold(wide_pool, shard_count):
+    now = datetime(2026, 11, 11, 4, tzinfo=UTC)
+    clock.set_now(lambda: now)
+    for msisdn in SUBSCRIBERS:
+        subscribers.put_profile(msisdn, {"activated_on": "2020-01-01", "plan": "prepaid"}, None)
+        points.adjust(msisdn, START_BALANCE, "flash sale float", "test", None)
+    campaign_id = _campaign(shard_count)
+    start = threading.Barrier(CLAIMERS, timeout=60)
+
+    def claim(n: int) -> str:
+        start.wait()
+        try:
+            vouchers.claim(SUBSCRIBERS[n % len(SUBSCRIBERS)], campaign_id, None)
+            return "issued"
+        except DiemError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=CLAIMERS) as pool:
+        outcomes = Tally(pool.map(claim, range(CLAIMERS)))
+
+    assert outcomes["issued"] == INVENTORY, outcomes
+    assert set(outcomes) <= {"issued", "SOLD_OUT", "LIMIT_REACHED"}, outcomes
+    issued_to: Tally[str] = Tally()
+    for msisdn in SUBSCRIBERS:
+        item = Subscriber.get(msisdn, consistent_read=True)
+        mine = [v for v in Voucher.by_owner.query(item.owner_id) if v.campaign_id == campaign_id]
+        issued_to[msisdn] = len(mine)
+        assert len(mine) <= LIMIT
+        assert item.balance == START_BALANCE - PRICE * len(mine)
+        spends = [e for e in LedgerEntry.query(item.owner_id, consistent_read=True) if e.kind == "spend"]
+        assert sorted(e.entry_id for e in spends) == sorted(f"spend:{v.code}" for v in mine)
+        claims = Counter.get(shards.claims_key(campaign_id, msisdn), consistent_read=True) if mine else None
+        assert (int(claims.count) if claims else 0) == len(mine)
+    assert sum(issued_to.values()) == INVENTORY
+    totals = shards.totals(campaign_id, shard_count)
+    assert totals == {"stock": 0, "issued": INVENTORY, "reversed": 0}
+    stats = campaigns.get(campaign_id)["stats"]
+    assert stats["issued"] == INVENTORY and stats["remaining"] == 0
