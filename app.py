@@ -10,7 +10,6 @@ from urllib.parse import unquote
 from chalice import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
-from chalicelib.api import models as m
 from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, require_self_or
 
 app = Chalice(app_name="diem")
@@ -33,7 +32,7 @@ OPERATOR = ("operator",)
 SELF_OR_OPERATOR = ("subscriber", "operator")
 
 
-@api.route("/v1/health", "GET", roles=ANYONE, summary="Liveness", response=m.Health)
+@api.route("/v1/health", "GET", roles=ANYONE, summary="Liveness", response="Health")
 def health(call: Call) -> dict[str, str]:
     return {"status": "ok"}
 
@@ -51,8 +50,8 @@ def openapi(call: Call) -> dict[str, Any]:
     "PUT",
     roles=OPERATOR,
     summary="Create or update a subscriber profile",
-    body=m.SubscriberIn,
-    response=m.SubscriberOut,
+    body="SubscriberIn",
+    response="SubscriberOut",
     status=201,
     extra_statuses=(200,),
     errors=(409,),
@@ -67,7 +66,7 @@ def put_subscriber(call: Call) -> Any:
     "GET",
     roles=SELF_OR_OPERATOR,
     summary="A subscriber's profile and tenure",
-    response=m.SubscriberOut,
+    response="SubscriberOut",
     errors=(404,),
 )
 def get_subscriber(call: Call) -> Any:
@@ -81,8 +80,8 @@ def get_subscriber(call: Call) -> Any:
     "POST",
     roles=OPERATOR,
     summary="Apply a paid spend event (exactly once per event_id)",
-    body=m.SpendEventIn,
-    response=m.SpendEventOut,
+    body="SpendEventIn",
+    response="SpendEventOut",
     status=201,
     extra_statuses=(200,),
     errors=(404, 409),
@@ -96,7 +95,7 @@ def post_spend_event(call: Call) -> Any:
     "GET",
     roles=SELF_OR_OPERATOR,
     summary="Balance, tier and expiring points",
-    response=m.PointsOut,
+    response="PointsOut",
     errors=(404,),
 )
 def get_points(call: Call) -> Any:
@@ -110,7 +109,7 @@ def get_points(call: Call) -> Any:
     "GET",
     roles=SELF_OR_OPERATOR,
     summary="Points history, newest first",
-    response=m.LedgerPage,
+    response="LedgerPage",
     query=LIST_QUERY,
     errors=(404,),
 )
@@ -125,8 +124,8 @@ def get_ledger(call: Call) -> Any:
     "POST",
     roles=OPERATOR,
     summary="Credit or debit spendable points",
-    body=m.AdjustmentIn,
-    response=m.LedgerEntryOut,
+    body="AdjustmentIn",
+    response="LedgerEntryOut",
     status=201,
     errors=(404, 409),
 )
@@ -179,8 +178,8 @@ PERIOD = (
     "POST",
     roles=MARKETER,
     summary="Create a partner shop; its API key is shown only here",
-    body=m.PartnerIn,
-    response=m.PartnerOut,
+    body="PartnerIn",
+    response="PartnerOut",
     status=201,
 )
 def post_partner(call: Call) -> Any:
@@ -192,7 +191,7 @@ def post_partner(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="Rotate a partner's API key; the old keys keep working for 24 h",
-    response=m.ApiKeyOut,
+    response="ApiKeyOut",
     status=201,
     errors=(404,),
 )
@@ -205,8 +204,8 @@ def post_partner_key(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="Create a draft campaign",
-    body=m.CampaignIn,
-    response=m.CampaignOut,
+    body="CampaignIn",
+    response="CampaignOut",
     status=201,
 )
 def post_campaign(call: Call) -> Any:
@@ -218,7 +217,7 @@ def post_campaign(call: Call) -> Any:
     "GET",
     roles=MARKETER,
     summary="Campaigns, newest first",
-    response=m.CampaignPage,
+    response="CampaignPage",
     query=(CAMPAIGN_STATUS, *LIST_QUERY),
 )
 def get_campaigns(call: Call) -> Any:
@@ -230,7 +229,7 @@ def get_campaigns(call: Call) -> Any:
     "GET",
     roles=MARKETER,
     summary="A campaign with its issued / redeemed / reversed / remaining counts",
-    response=m.CampaignOut,
+    response="CampaignOut",
     errors=(404,),
 )
 def get_campaign(call: Call) -> Any:
@@ -242,8 +241,8 @@ def get_campaign(call: Call) -> Any:
     "PATCH",
     roles=MARKETER,
     summary="Grow inventory or move ends_at (after launch: only more, only later)",
-    body=m.CampaignPatch,
-    response=m.CampaignOut,
+    body="CampaignPatch",
+    response="CampaignOut",
     errors=(404, 409, 422),
 )
 def patch_campaign(call: Call) -> Any:
@@ -256,7 +255,7 @@ def patch_campaign(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="Launch a draft (or resume a paused) campaign",
-    response=m.CampaignOut,
+    response="CampaignOut",
     errors=(404,),
 )
 def launch_campaign(call: Call) -> Any:
@@ -268,7 +267,7 @@ def launch_campaign(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="Pause an active campaign",
-    response=m.CampaignOut,
+    response="CampaignOut",
     errors=(404,),
 )
 def pause_campaign(call: Call) -> Any:
@@ -280,7 +279,7 @@ def pause_campaign(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="End an active or paused campaign",
-    response=m.CampaignOut,
+    response="CampaignOut",
     errors=(404,),
 )
 def end_campaign(call: Call) -> Any:
@@ -292,9 +291,9 @@ def end_campaign(call: Call) -> Any:
     "POST",
     roles=SUBSCRIBER,
     summary="Exchange points for a voucher",
-    body=m.ClaimIn,
+    body="ClaimIn",
     body_optional=True,
-    response=m.ClaimOut,
+    response="ClaimOut",
     status=201,
     errors=(404,),
 )
@@ -307,8 +306,8 @@ def post_claim(call: Call) -> Any:
     "POST",
     roles=MARKETER,
     summary="Issue free vouchers to up to 1,000 subscribers, each reported",
-    body=m.GrantIn,
-    response=m.GrantOut,
+    body="GrantIn",
+    response="GrantOut",
     errors=(404,),
 )
 def post_grants(call: Call) -> Any:
@@ -320,7 +319,7 @@ def post_grants(call: Call) -> Any:
     "GET",
     roles=SELF_OR_OPERATOR,
     summary="A subscriber's wallet, newest first",
-    response=m.WalletPage,
+    response="WalletPage",
     query=LIST_QUERY,
     errors=(404,),
 )
@@ -335,7 +334,7 @@ def get_wallet(call: Call) -> Any:
     "GET",
     roles=SELF_OR_OPERATOR,
     summary="Active campaigns this subscriber is eligible for now",
-    response=m.OffersOut,
+    response="OffersOut",
     query=LIST_QUERY,
     errors=(404,),
 )
@@ -350,7 +349,7 @@ def get_offers(call: Call) -> Any:
     "GET",
     roles=PARTNER,
     summary="Look up one of this partner's vouchers",
-    response=m.PartnerVoucherOut,
+    response="PartnerVoucherOut",
     errors=(404,),
 )
 def get_voucher(call: Call) -> Any:
@@ -362,8 +361,8 @@ def get_voucher(call: Call) -> Any:
     "POST",
     roles=PARTNER,
     summary="Redeem a voucher",
-    body=m.RedemptionIn,
-    response=m.RedemptionOut,
+    body="RedemptionIn",
+    response="RedemptionOut",
     status=201,
     errors=(404,),
 )
@@ -377,7 +376,7 @@ def post_redemption(call: Call) -> Any:
     "POST",
     roles=PARTNER,
     summary="Reverse this partner's redemption within 30 days",
-    response=m.ReversalOut,
+    response="ReversalOut",
     errors=(404,),
 )
 def post_reversal(call: Call) -> Any:
@@ -389,7 +388,7 @@ def post_reversal(call: Call) -> Any:
     "GET",
     roles=PARTNER,
     summary="This partner's redemptions over a period, for settlement",
-    response=m.RedemptionPage,
+    response="RedemptionPage",
     query=(*PERIOD, *LIST_QUERY),
 )
 def get_redemptions(call: Call) -> Any:

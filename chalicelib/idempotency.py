@@ -14,11 +14,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import clock, store
+from chalicelib import clock
 from chalicelib.config import rules
 from chalicelib.errors import Conflict, IdempotencyKeyReused, ValidationError
+
+if TYPE_CHECKING:
+    from chalicelib.store import Op
 
 MAX_KEY_LENGTH = 255
 LABEL = "idempotency"
@@ -58,6 +61,8 @@ def replay(idem: Idempotency | None) -> Reply | None:
     """The stored reply for this key, None if there is none; 422 if the payload differs."""
     if idem is None:
         return None
+    from chalicelib import store
+
     try:
         record = store.IdempotencyRecord.get(idem.record_id, consistent_read=True)
     except store.IdempotencyRecord.DoesNotExist:
@@ -69,7 +74,9 @@ def replay(idem: Idempotency | None) -> Reply | None:
     return Reply(int(record.status_code), json.loads(record.body))
 
 
-def record_op(idem: Idempotency, reply: Reply) -> store.Op:
+def record_op(idem: Idempotency, reply: Reply) -> Op:
+    from chalicelib import store
+
     now = clock.now()
     record = store.IdempotencyRecord(
         idem.record_id,
@@ -84,11 +91,13 @@ def record_op(idem: Idempotency, reply: Reply) -> store.Op:
     return store.put(record, condition=condition, label=LABEL)
 
 
-def commit(ops: Sequence[store.Op], reply: Reply, idem: Idempotency | None, *, pinned: bool = False) -> Reply:
+def commit(ops: Sequence[Op], reply: Reply, idem: Idempotency | None, *, pinned: bool = False) -> Reply:
     """Commit the business writes with the dedupe record; on a race, answer as the winner did.
 
     `pinned`: the writes are conditional on a version (see `store.commit`).
     """
+    from chalicelib import store
+
     if idem is None:
         store.commit(ops, "" if pinned else None)
         return reply

@@ -8,7 +8,7 @@ import json
 from types import ModuleType
 from typing import Any
 
-from chalicelib import observability, store
+from chalicelib import observability
 from chalicelib.api.http import correlation_id, error_response
 from chalicelib.auth import authenticate_bearer
 from chalicelib.errors import DiemError
@@ -50,7 +50,6 @@ def campaigns() -> ModuleType:
 
 
 def vouchers() -> ModuleType:
-    store.bind()  # the expiry schedule runs outside the HTTP middleware
     from chalicelib.vouchers import service
 
     return service
@@ -69,7 +68,6 @@ def redemptions() -> ModuleType:
 
 
 def jobs() -> ModuleType:
-    store.bind()
     from chalicelib import jobs as jobs_module
 
     return jobs_module
@@ -86,7 +84,6 @@ def accrue_event(event: Any, idem: Idempotency | None) -> Reply:
 
 def http_middleware(event: Any, get_response: Any) -> Any:
     """Correlation id on every log line and response; never an unlogged 500."""
-    store.bind()
     cid = correlation_id(event)
     log = observability.logger()
     log.set_correlation_id(cid)
@@ -119,7 +116,6 @@ def consume_spend_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     from chalicelib.api.models import SpendEventIn
 
-    store.bind()
     log = observability.logger()
 
     def handle(record: Any) -> None:

@@ -13,16 +13,17 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Response
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticError
 
 from chalicelib import idempotency, observability
 from chalicelib.auth import Principal, authenticate_bearer, partner_for_key
 from chalicelib.errors import DiemError, Forbidden, NotFound, Unauthenticated, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 JSON = {"Content-Type": "application/json"}
 _ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "*/*"]
@@ -45,13 +46,21 @@ class RouteSpec:
     operation_id: str
     roles: tuple[str, ...]
     summary: str
-    body: type[BaseModel] | None
+    body_name: str | None
     body_optional: bool
-    response: type[BaseModel] | None
+    response_name: str | None
     status: int
     query: tuple[QueryParam, ...]
     errors: tuple[int, ...]
     extra_statuses: tuple[int, ...] = ()
+
+    @property
+    def body(self) -> type[BaseModel] | None:
+        return model(self.body_name)
+
+    @property
+    def response(self) -> type[BaseModel] | None:
+        return model(self.response_name)
 
     @property
     def auth(self) -> str | None:
@@ -95,7 +104,16 @@ def _json_response(status: int, body: Any) -> Response:
     return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=JSON)
 
 
-def _pydantic_message(exc: PydanticError) -> str:
+def model(name: str | None) -> type[BaseModel] | None:
+    """A request/response model by name; pydantic is imported on first use, not at cold start."""
+    if name is None:
+        return None
+    from chalicelib.api import models
+
+    return getattr(models, name)
+
+
+def _pydantic_message(exc: Any) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"
@@ -118,9 +136,9 @@ class Api:
         *,
         roles: tuple[str, ...],
         summary: str,
-        body: type[BaseModel] | None = None,
+        body: str | None = None,
         body_optional: bool = False,
-        response: type[BaseModel] | None = None,
+        response: str | None = None,
         status: int = 200,
         query: tuple[QueryParam, ...] = (),
         errors: tuple[int, ...] = (),
@@ -133,9 +151,9 @@ class Api:
                 operation_id=handler.__name__,
                 roles=roles,
                 summary=summary,
-                body=body,
+                body_name=body,
                 body_optional=body_optional,
-                response=response,
+                response_name=response,
                 status=status,
                 query=query,
                 errors=errors,
@@ -197,7 +215,10 @@ class Api:
     def _parse(self, spec: RouteSpec, request: Any, principal: Principal | None, params: dict[str, str]) -> Call:
         body: Any = None
         raw = request.raw_body or b""
-        if spec.body is not None:
+        body_model = spec.body
+        if body_model is not None:
+            from pydantic import ValidationError as PydanticError
+
             payload: Any
             if raw.strip():
                 try:
@@ -211,7 +232,7 @@ class Api:
             if not isinstance(payload, dict):
                 raise ValidationError("Request body must be a JSON object.")
             try:
-                body = spec.body.model_validate(payload)
+                body = body_model.model_validate(payload)
             except PydanticError as exc:
                 raise ValidationError(_pydantic_message(exc)) from None
         elif raw.strip() and spec.method in MUTATING:
@@ -226,7 +247,7 @@ class Api:
             scope = f"{principal.role}:{principal.subject}:{spec.method} {spec.path}"
             payload_for_hash = {
                 "params": params,
-                "body": body.model_dump(mode="json") if isinstance(body, BaseModel) else None,
+                "body": body.model_dump(mode="json") if body is not None else None,
             }
             idem = idempotency.key_for(request.headers.get("idempotency-key"), scope, payload_for_hash)
         return Call(principal, params, body, query, idem, dict(request.headers))

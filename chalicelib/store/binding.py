@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from pynamodb.models import Model
+
 from chalicelib import config
 from chalicelib.store.models import MODELS
 
@@ -60,7 +62,8 @@ def bind() -> None:
             meta.host = s.dynamodb_endpoint
             meta.region = s.region
             model._connection = None
-            model._get_connection().connection._client = _client
+            # PynamoDB's own method: the models' override would bind again
+            Model._get_connection.__func__(model).connection._client = _client
         _bound = wanted
 
 

@@ -7,6 +7,8 @@ points the models at the configured prefix and endpoint.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
@@ -26,6 +28,17 @@ class _Meta:
     billing_mode = "PAY_PER_REQUEST"
     region = "ap-southeast-1"
     host = None
+
+
+class _Model(Model):
+    """Binds the tables to the configured prefix and endpoint on first use."""
+
+    @classmethod
+    def _get_connection(cls) -> Any:
+        from chalicelib.store.binding import bind
+
+        bind()
+        return super()._get_connection()
 
 
 def _meta(base_name: str) -> type:
@@ -63,7 +76,7 @@ class ReviewDueIndex(GlobalSecondaryIndex["Subscriber"]):
     msisdn = UnicodeAttribute(range_key=True)
 
 
-class Subscriber(Model):
+class Subscriber(_Model):
     """Profile, balance (spendable points by expiry date), rank points by month, tier.
 
     One item per MSISDN, so the points read is one GetItem and every balance
@@ -99,7 +112,7 @@ class Subscriber(Model):
 # --- ledger ------------------------------------------------------------------
 
 
-class LedgerEntry(Model):
+class LedgerEntry(_Model):
     """One balance change. `entry_id` is derived from what caused it
     (`earn:<event_id>`, `expire:<date>`, ...), so the entry is its own dedupe;
     `seq` orders an owner's entries. No index: an index copy would cost every
@@ -138,7 +151,7 @@ class CampaignsByCreation(GlobalSecondaryIndex["Campaign"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
-class Campaign(Model):
+class Campaign(_Model):
     """A marketer's campaign definition and lifecycle status."""
 
     Meta = _meta("campaigns")
@@ -163,7 +176,7 @@ class Campaign(Model):
     by_created = CampaignsByCreation()
 
 
-class Counter(Model):
+class Counter(_Model):
     """Exact counters kept off hot keys: inventory shards (`stock#<campaign>#<n>`,
     with the issued/reversed counts of that shard and a copy of the campaign's
     status and window, so a claim never touches the campaign item), claims per
@@ -211,7 +224,7 @@ class VouchersRedeemedByCampaign(GlobalSecondaryIndex["Voucher"]):
     code = UnicodeAttribute(range_key=True)
 
 
-class Voucher(Model):
+class Voucher(_Model):
     """An issued voucher; `code` is the normalised code without hyphens."""
 
     Meta = _meta("vouchers")
@@ -245,7 +258,7 @@ class RedemptionsByPartner(GlobalSecondaryIndex["Redemption"]):
     redeemed_at = UnicodeAttribute(range_key=True)
 
 
-class Redemption(Model):
+class Redemption(_Model):
     """One redemption; written by the redeem transaction, which knows only the
     code (no pre-read), so the campaign is found through the voucher."""
 
@@ -265,7 +278,7 @@ class Redemption(Model):
 # --- partners and keys -------------------------------------------------------
 
 
-class Partner(Model):
+class Partner(_Model):
     Meta = _meta("partners")
     partner_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
@@ -273,7 +286,7 @@ class Partner(Model):
     created_at = UnicodeAttribute()
 
 
-class ApiKey(Model):
+class ApiKey(_Model):
     """A partner API key, stored only as its SHA-256; looked up by that hash."""
 
     Meta = _meta("api-keys")
@@ -288,7 +301,7 @@ class ApiKey(Model):
 # --- idempotency -------------------------------------------------------------
 
 
-class IdempotencyRecord(Model):
+class IdempotencyRecord(_Model):
     """The stored response of a mutating request, written in the same
     transaction as the business write it answers for."""
 
