@@ -86,7 +86,6 @@ def redeem(partner_id: str, raw_code: str, order_ref: str, store_id: str | None,
                     Voucher.redemption_id.set(redemption_id),
                     Voucher.redeemed_at.set(now_iso),
                     Voucher.redeemed_campaign.set(Voucher.campaign_id),
-                    Voucher.expiry_due.remove(),
                 ],
                 condition=(Voucher.status == "issued")
                 & (Voucher.partner_id == partner_id)
@@ -148,9 +147,6 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
             Voucher.redeemed_at.remove(),
             Voucher.redeemed_campaign.remove(),
         ]
-        if not expired:
-            due = views.expiry_due(voucher.code, clock.local_date(clock.parse_iso(voucher.expires_at)))
-            actions.append(Voucher.expiry_due.set(due))
         ops = [
             store.update(
                 Voucher,

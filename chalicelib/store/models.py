@@ -200,9 +200,11 @@ class Counter(_Model):
 
 
 class VouchersByOwner(GlobalSecondaryIndex["Voucher"]):
-    """A subscriber's wallet, newest first."""
+    """A subscriber's wallet, newest first. Keys only: a status change (redeem,
+    reversal, expiry) then writes nothing to the index; the wallet reads the
+    vouchers themselves in one BatchGetItem per page."""
 
-    Meta = _gsi("by-owner", AllProjection)
+    Meta = _gsi("by-owner", KeysOnlyProjection)
     owner_id = UnicodeAttribute(hash_key=True)
     issued_at = UnicodeAttribute(range_key=True)
 

@@ -166,14 +166,30 @@ def batch_get(
         key_names[table] = sorted(raw_key)
         lookup[(table, _key_repr(raw_key))] = key
     found: dict[tuple[type[M], Any, Any], M | None] = dict.fromkeys(wanted)
-    while request:
-        response = client().batch_get_item(RequestItems=request)
-        for table, items in response.get("Responses", {}).items():
-            for item in items:
-                key = lookup[(table, _key_repr({n: item[n] for n in key_names[table]}))]
-                found[key] = key[0].from_raw_data(item)
-        request = response.get("UnprocessedKeys") or {}
+    for chunk in _chunks(request, _BATCH_GET_LIMIT):
+        while chunk:
+            response = client().batch_get_item(RequestItems=chunk)
+            for table, items in response.get("Responses", {}).items():
+                for item in items:
+                    key = lookup[(table, _key_repr({n: item[n] for n in key_names[table]}))]
+                    found[key] = key[0].from_raw_data(item)
+            chunk = response.get("UnprocessedKeys") or {}
     return found
+
+
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+
+
+def _chunks(request: dict[str, dict[str, Any]], size: int) -> list[dict[str, dict[str, Any]]]:
+    flat = [(table, key) for table, spec in request.items() for key in spec["Keys"]]
+    chunks = []
+    for start in range(0, len(flat), size):
+        part: dict[str, dict[str, Any]] = {}
+        for table, key in flat[start : start + size]:
+            spec = request[table]
+            part.setdefault(table, {"Keys": [], "ConsistentRead": spec["ConsistentRead"]})["Keys"].append(key)
+        chunks.append(part)
+    return chunks
 
 
 def _key_repr(raw_key: dict[str, Any]) -> str:

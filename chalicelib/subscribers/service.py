@@ -152,9 +152,9 @@ def _recycle(
         forfeit = Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled")
         zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}})
         ops += points.account_ops(old.seq, zeroed, [forfeit], now)[:-1]  # the ledger entry only
-    issued = [v for v in Voucher.by_owner.query(old.owner_id, filter_condition=Voucher.status == "issued")][
-        :_MAX_VOUCHERS_IN_RECYCLE
-    ]
+    codes = [v.code for v in Voucher.by_owner.query(old.owner_id)]
+    vouchers = store.batch_get([(Voucher, code, None) for code in codes]).values()
+    issued = [v for v in vouchers if v is not None and v.status == "issued"][:_MAX_VOUCHERS_IN_RECYCLE]
     for voucher in issued:
         ops.append(
             store.update(

@@ -8,7 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import clock, idempotency
+from chalicelib import clock, idempotency, store
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import service as campaigns
 from chalicelib.errors import Conflict, DiemError
@@ -86,10 +86,16 @@ def wallet(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """The current owner's vouchers, newest first."""
     owner_id = points.load(msisdn).owner_id
     now_iso = clock.iso(clock.now())
-    return page(
+    keys = page(
         lambda **kw: Voucher.by_owner.query(owner_id, scan_index_forward=False, **kw),
         limit,
         cursor,
         {"owner_id": owner_id},
-        lambda v: views.wallet_item(v, now_iso),
+        lambda v: v.code,
     )
+    found = store.batch_get([(Voucher, code, None) for code in keys["items"]])
+    vouchers = [found[(Voucher, code, None)] for code in keys["items"]]
+    return {
+        "items": [views.wallet_item(v, now_iso) for v in vouchers if v is not None],
+        "next_cursor": keys["next_cursor"],
+    }
