@@ -11,7 +11,7 @@ STAGE  ?= dev
 HYPOTHESIS_PROFILE ?= ci
 export AWS_DEFAULT_REGION ?= ap-southeast-1
 
-.PHONY: install dynamodb-local run test lint unit token bench soak package reconcile clean
+.PHONY: install dynamodb-local run test lint unit token bench soak package reconcile infra clean
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed" if sys.version_info < (3, 11) else 0)'
@@ -34,6 +34,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(PY) -m infra.build --check
 
 test: install dynamodb-local lint
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q -n 2 --dist loadgroup
@@ -54,7 +55,11 @@ package: install
 	$(PY) -m infra.package --stage $(STAGE)
 
 reconcile: install
-	$(PY) -m chalicelib.reconcile
+	$(PY) -m ops.reconcile
+
+# regenerate infra/ after changing the models or adding a Lambda function
+infra: install
+	$(PY) -m infra.build
 
 clean:
 	rm -rf $(VENV) node_modules .dynamodb-local out

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 JSON = {"Content-Type": "application/json"}
 _ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "*/*"]
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+# refusals an on-call engineer watches, as metric names
+_COUNTED_REFUSALS = {
+    "SOLD_OUT": "SoldOut",
+    "TOO_MANY_ATTEMPTS": "EnumerationBlocks",
+    "ALREADY_REDEEMED": "DoubleRedemptions",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class RouteSpec:
     query: tuple[QueryParam, ...]
     errors: tuple[int, ...]
     extra_statuses: tuple[int, ...] = ()
+    metric: str | None = None
 
     @property
     def body(self) -> type[BaseModel] | None:
@@ -143,6 +150,7 @@ class Api:
         query: tuple[QueryParam, ...] = (),
         errors: tuple[int, ...] = (),
         extra_statuses: tuple[int, ...] = (),
+        metric: str | None = None,
     ) -> Callable[[Callable[[Call], Any]], Callable[..., Response]]:
         def decorator(handler: Callable[[Call], Any]) -> Callable[..., Response]:
             spec = RouteSpec(
@@ -158,6 +166,7 @@ class Api:
                 query=query,
                 errors=errors,
                 extra_statuses=extra_statuses,
+                metric=metric,
             )
             self.specs.append(spec)
 
@@ -183,6 +192,8 @@ class Api:
                 observability.count("IdempotentReplays")
                 return _json_response(replayed.status, replayed.body)
             result = handler(call)
+            if spec.metric:
+                observability.count(spec.metric)
             if isinstance(result, Response):
                 return result
             if isinstance(result, Reply):
@@ -191,6 +202,8 @@ class Api:
         except DiemError as exc:
             if exc.status in (401, 403) and exc.code in ("UNAUTHENTICATED", "FORBIDDEN"):
                 observability.count("AuthorizationFailures")
+            elif exc.code in _COUNTED_REFUSALS:
+                observability.count(_COUNTED_REFUSALS[exc.code])
             return error_response(exc.status, exc.code, exc.message)
         except Exception:
             cid = correlation_id(request)

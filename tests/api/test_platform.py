@@ -45,3 +45,23 @@ def test_uncaught_error_is_500_internal_without_internals(api, monkeypatch, capl
     logged = [r for r in caplog.records if r.exc_info]
     assert logged and logged[0].exc_info[0] is RuntimeError
     assert observability.logger().get_correlation_id() == "cid-500"
+
+
+def test_on_call_metrics_are_counted(api, monkeypatch):
+    from chalicelib import observability
+
+    counted = []
+    monkeypatch.setattr(observability, "count", lambda name, value=1: counted.append(name))
+    api.put("/v1/subscribers/0961234567", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    event = {
+        "event_id": "m1",
+        "msisdn": "0961234567",
+        "amount_vnd": 1000,
+        "service": "mobile",
+        "occurred_at": "2026-11-01T00:00:00Z",
+    }
+    api.post("/v1/spend-events", event, headers=OPERATOR)
+    api.post("/v1/spend-events", event, headers=OPERATOR)
+    api.get("/v1/subscribers/0961234567/points", headers={"Authorization": "Bearer nope"})
+    assert counted.count("SpendEvents") == 2 and "DuplicateSpendEvents" in counted
+    assert "AuthorizationFailures" in counted
