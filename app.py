@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from chalice import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
-from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, require_self_or
+from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, subscriber_in_path
 
 app = Chalice(app_name="diem")
 
@@ -70,8 +70,7 @@ def put_subscriber(call: Call) -> Any:
     errors=(404,),
 )
 def get_subscriber(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
+    msisdn = subscriber_in_path(call)
     return wiring.subscribers().get_profile(msisdn)
 
 
@@ -100,8 +99,7 @@ def post_spend_event(call: Call) -> Any:
     errors=(404,),
 )
 def get_points(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
+    msisdn = subscriber_in_path(call)
     return wiring.points().view(msisdn)
 
 
@@ -115,8 +113,7 @@ def get_points(call: Call) -> Any:
     errors=(404,),
 )
 def get_ledger(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
+    msisdn = subscriber_in_path(call)
     return wiring.points().ledger(msisdn, *page_params(call))
 
 
@@ -326,8 +323,7 @@ def post_grants(call: Call) -> Any:
     errors=(404,),
 )
 def get_wallet(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
+    msisdn = subscriber_in_path(call)
     return wiring.vouchers().wallet(msisdn, *page_params(call))
 
 
@@ -341,8 +337,7 @@ def get_wallet(call: Call) -> Any:
     errors=(404,),
 )
 def get_offers(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
+    msisdn = subscriber_in_path(call)
     return wiring.campaigns().offers(msisdn, *page_params(call))
 
 

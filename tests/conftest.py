@@ -99,6 +99,15 @@ def local_tables(dynamodb_local_endpoint: str) -> Iterator[str]:
     config.reset()
 
 
+def at(text: str) -> Any:
+    """Freeze the clock at an ISO 8601 instant (restored after each test)."""
+    from datetime import datetime
+
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    clock.set_now(lambda: value)
+    return value
+
+
 def token(role: str, sub: str, ttl: int = 600) -> str:
     return mint_token(role, sub, ttl_seconds=ttl, secret=os.environ["DIEM_JWT_SECRET"])
 

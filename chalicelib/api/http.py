@@ -278,6 +278,17 @@ def page_params(call: Call) -> tuple[int, str | None]:
     return limit, call.query.get("cursor") or None
 
 
+def subscriber_in_path(call: Call) -> str:
+    """The `{msisdn}` of the path, normalised, which the caller must own (or be an operator)."""
+    from urllib.parse import unquote
+
+    from chalicelib.subscribers import normalise_msisdn
+
+    msisdn = normalise_msisdn(unquote(call.params["msisdn"]))
+    require_self_or(call, msisdn, "operator")
+    return msisdn
+
+
 def require_self_or(call: Call, msisdn: str, *roles: str) -> None:
     """A subscriber may only touch its own MSISDN; `roles` may touch any."""
     who = call.who

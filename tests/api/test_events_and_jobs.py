@@ -5,17 +5,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib import clock, jobs
+from chalicelib import jobs
 from chalicelib.points import service as points
 from chalicelib.store import LedgerEntry, Subscriber
 from chalicelib.subscribers import service as subscribers
+from conftest import at
 
 ME = "84961234567"
-
-
-def at(text):
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    clock.set_now(lambda: value)
 
 
 @pytest.fixture

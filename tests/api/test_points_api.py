@@ -1,19 +1,11 @@
 """Subscribers, spend events, points, ledger and adjustments through the routes."""
 
-from datetime import datetime
-
 import pytest
 
-from chalicelib import clock
-from conftest import OPERATOR, auth
+from conftest import OPERATOR, at, auth
 
 ME = "84961234567"
 SELF = auth("subscriber", ME)
-
-
-def at(text):
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    clock.set_now(lambda: value)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 reversals and voucher expiry, through the routes (moto)."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -10,19 +10,13 @@ from chalicelib import clock
 from chalicelib.auth.api_keys import forget_cached_keys
 from chalicelib.store import Counter, Voucher
 from chalicelib.vouchers import codes
-from conftest import MARKETER, OPERATOR, Api, auth
+from conftest import MARKETER, OPERATOR, Api, at, auth
 
 ME = "84961234567"
 OTHER = "84971112233"
 SELF = auth("subscriber", ME)
 OTHER_SELF = auth("subscriber", OTHER)
 NOW = "2026-11-10T03:00:00Z"
-
-
-def at(text):
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    clock.set_now(lambda: value)
-    return value
 
 
 def later(**delta):
