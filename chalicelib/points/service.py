@@ -172,6 +172,10 @@ def apply(
                     return answer
             if cancelled.failed(BALANCE) or cancelled.conflict:
                 raise Retry() from None
+            if any(label.startswith("ledger:") for label in cancelled.reasons):
+                # an entry keyed by its cause exists: applied by an attempt whose
+                # answer was lost, or by a concurrent run; read again and decide
+                raise Retry() from None
             raise
 
     return retrying(attempt)
@@ -223,6 +227,14 @@ def adjust(msisdn: str, points: int, reason: str, actor: str, idem: Idempotency 
     """Operator credit or debit of spendable points; a debit never goes below 0."""
     entry_id = f"adjust:{idem.record_id[:32] if idem else _random_id()}"
 
+    def on_cancel(cancelled: store.Cancelled, account: Account) -> Reply | None:
+        if not cancelled.failed(f"ledger:{entry_id}"):
+            return None
+        # this request's own entry: an attempt committed and its answer was lost
+        entry = LedgerEntry.get(account.owner_id, entry_id, consistent_read=True)
+        body = _entry_body(entry.entry_id, entry.kind, int(entry.points), int(entry.balance_after), entry.at, entry.ref)
+        return Reply(201, body)
+
     def decide(account: Account, today: date) -> Change:
         if points > 0:
             updated, entry = account.credit(points, today, entry_id, "adjust", reason)
@@ -232,7 +244,7 @@ def adjust(msisdn: str, points: int, reason: str, actor: str, idem: Idempotency 
         body = _entry_body(entry.entry_id, entry.kind, entry.points, updated.balance, clock.iso(clock.now()), reason)
         return Change(updated, [entry], Reply(201, body))
 
-    return apply(msisdn, decide, idem)
+    return apply(msisdn, decide, idem, on_cancel)
 
 
 def _random_id() -> str:

@@ -54,8 +54,12 @@ def issue(
     """
     if not campaign_id or len(campaign_id) > campaigns.MAX_ID_LENGTH:
         raise NotFound("No such campaign.")
+    # one code per request: if an attempt committed but its answer was lost, the
+    # next attempt finds this voucher and answers with it instead of issuing another
+    code = codes.new_code()
+    attempts = iter(range(rules().claim_max_attempts))
     return points.retrying(
-        lambda: _attempt(msisdn, campaign_id, free, source, render, idem, read_record),
+        lambda: _attempt(msisdn, campaign_id, free, source, render, idem, read_record, code, next(attempts) > 0),
         attempts=rules().claim_max_attempts,
     )
 
@@ -68,9 +72,12 @@ class _Read:
     subscriber: Subscriber
     counter: Counter | None
     shards: dict[int, Counter]
+    issued: Voucher | None = None
 
 
-def _read(msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: bool) -> _Read | Reply:
+def _read(
+    msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: bool, code: str, retry: bool
+) -> _Read | Reply:
     """Subscriber, claim counter, a sample of shards, the campaign unless cached,
     and the grant's dedupe record if asked (its stored reply is the answer): one BatchGetItem."""
     campaign = campaigns.launched(campaign_id)
@@ -83,6 +90,8 @@ def _read(msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: 
     keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
     keys += [campaign_key] if campaign is None else []
     keys += [record_key] if read_record and idem else []
+    voucher_key = (Voucher, code, None)
+    keys += [voucher_key] if retry else []
     found = store.batch_get(keys)
 
     if read_record and idem and found[record_key] is not None:
@@ -98,7 +107,7 @@ def _read(msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: 
     if subscriber is None:
         raise NotFound("No such subscriber.")
     seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
-    return _Read(campaign, subscriber, found[counter_key], seen)
+    return _Read(campaign, subscriber, found[counter_key], seen, found.get(voucher_key))
 
 
 def _attempt(
@@ -109,13 +118,19 @@ def _attempt(
     render: Render,
     idem: Idempotency | None,
     read_record: bool,
+    code: str,
+    retry: bool,
 ) -> Reply:
     now = clock.now()
     now_iso, today = clock.iso(now), clock.local_date(now)
-    read = _read(msisdn, campaign_id, idem, read_record)
+    read = _read(msisdn, campaign_id, idem, read_record, code, retry)
     if isinstance(read, Reply):
         return read
     campaign, subscriber, counter = read.campaign, read.subscriber, read.counter
+    if read.issued is not None and read.issued.owner_id == subscriber.owner_id:
+        # an earlier attempt of this request committed; its answer was lost
+        balance = points.to_account(subscriber).spendable(today)
+        return render(views.wallet_item(read.issued, now_iso), balance)
 
     # the campaign's status and window: fresh from a shard once launched
     probe = next(iter(read.shards.values()), campaign)
@@ -134,7 +149,6 @@ def _attempt(
         raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
     shard = shards.choose(campaign_id, int(campaign.shard_count), read.shards)
 
-    code = codes.new_code()
     updated = current
     price = 0 if free else int(campaign.points_price)
     if price:
