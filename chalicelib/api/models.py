@@ -55,7 +55,7 @@ class Health(Response):
 
 
 class SubscriberIn(Request):
-    activated_on: date
+    activated_on: Annotated[date, Field(ge=date(1990, 1, 1), le=date(2999, 12, 31))]
     plan: Plan
     birthday: date | None = None
     province: Province | None = None
@@ -75,6 +75,16 @@ class SubscriberOut(Response):
     updated_at: str
 
 
+def _bounded_time(value: datetime | None) -> datetime | None:
+    """Aware, and in years 2000-2999 (stored as ISO strings that sort in time order)."""
+    if value is None:
+        return value
+    _aware(value)
+    if not 2000 <= value.year <= 2999 or not 2000 <= value.astimezone(UTC).year <= 2999:
+        raise ValueError("timestamp must be in the years 2000 to 2999")
+    return value
+
+
 class SpendEventIn(Request):
     event_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
     msisdn: Annotated[str, Field(min_length=9, max_length=20)]
@@ -82,7 +92,7 @@ class SpendEventIn(Request):
     service: Service
     occurred_at: UtcTimestamp
 
-    _aware = field_validator("occurred_at")(_aware)
+    _bounded = field_validator("occurred_at")(_bounded_time)
 
 
 class Earned(BaseModel):
@@ -162,16 +172,6 @@ class ApiKeyOut(Response):
 # --- campaigns -----------------------------------------------------------------
 
 
-def _campaign_time(value: datetime | None) -> datetime | None:
-    """Aware, and in years 2000-2999 (stored as ISO strings that sort in time order)."""
-    if value is None:
-        return value
-    _aware(value)
-    if not 2000 <= value.year <= 2999 or not 2000 <= value.astimezone(UTC).year <= 2999:
-        raise ValueError("timestamp must be in the years 2000 to 2999")
-    return value
-
-
 class VoucherTemplate(Request):
     title: ShortText
     value_vnd: Annotated[int, Field(gt=0, le=10**10)] | None = None
@@ -201,7 +201,7 @@ class CampaignIn(Request):
     eligibility: Eligibility = Field(default_factory=Eligibility)
     expected_peak_claims_per_second: Annotated[int, Field(ge=0, le=100_000)] = 0
 
-    _window = field_validator("starts_at", "ends_at")(_campaign_time)
+    _window = field_validator("starts_at", "ends_at")(_bounded_time)
 
 
 class CampaignPatch(Request):
@@ -210,7 +210,7 @@ class CampaignPatch(Request):
     inventory: Annotated[int, Field(ge=1, le=10**8)] | None = None
     ends_at: UtcTimestamp | None = None
 
-    _window = field_validator("ends_at")(_campaign_time)
+    _window = field_validator("ends_at")(_bounded_time)
 
 
 class CampaignStats(BaseModel):

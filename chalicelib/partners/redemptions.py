@@ -187,7 +187,7 @@ def _bound(text: str | None, end: bool) -> str | None:
             day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
             return clock.iso(datetime.combine(day, time(), rules().zone))
         return clock.iso(clock.parse_iso(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValidationError("from and to must be dates (YYYY-MM-DD) or ISO 8601 timestamps with a zone.") from None
 
 

@@ -295,7 +295,7 @@ def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
 def _seq_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 12:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 12:
         raise ValidationError("cursor is not valid.")
     return int(cursor)
 

@@ -1,0 +1,1 @@
+"""Offline operations tools (never imported by the Lambda functions)."""

@@ -1,0 +1,389 @@
+"""`python -m ops.reconcile` (`make reconcile`): check a deployment's tables for
+drift between things that must always agree, naming the ids involved.
+
+Subscribers: balance >= 0, == the sum of its buckets (none negative), == the
+sum of the current owner's ledger entries; a former owner's entries (a
+recycled number) sum to 0.
+Campaigns: a draft has no shards and no vouchers; a launched one has exactly
+the shards 0..shard_count-1, each with stock >= 0 and the campaign's status
+and window (claims check them there); inventory - sum(stock) == its vouchers
+(all statuses); each shard's `issued` == the vouchers taken from it and
+`reversed` == the reversed redemptions of those; a per-subscriber claims
+counter == that owner's vouchers of the campaign, at most the limit.
+Vouchers and redemptions: a voucher names an existing campaign of the same
+partner; a redeemed voucher has its redemption (same code, not reversed) and
+the `redeemed-by-campaign` key, which nothing else has; a redemption's voucher
+exists and belongs to the same partner; a redemption not reversed is the one
+its voucher is redeemed by.
+
+An offline operations tool: unlike the service, which never scans, it reads
+six whole tables with paginated, parallel, strongly consistent Scans (about
+one read unit per 4 KB read), and prints the read units consumed: run it
+off-peak. A scan is not a snapshot: a write landing during it can show as
+drift, so re-run to confirm before repairing anything.
+
+Exit status: 0 no drift, 1 drift, 2 the tables could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.models import Model
+
+from chalicelib import config, store
+from chalicelib.store import Campaign, Counter, LedgerEntry, Redemption, Subscriber, Voucher
+
+DEFAULT_SEGMENTS = 4
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One broken invariant and the ids to look at."""
+
+    check: str
+    ids: dict[str, str | int]
+    detail: str
+
+    def line(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.ids.items())
+        return f"{self.check:<36} {where}: {self.detail}"
+
+
+@dataclass
+class Tables:
+    """What the scans found; the ledger folded to the sum of points per owner."""
+
+    subscribers: list[Subscriber]
+    ledger: dict[str, int]
+    campaigns: list[Campaign]
+    counters: list[Counter]
+    vouchers: list[Voucher]
+    redemptions: list[Redemption]
+
+
+@dataclass
+class Report:
+    prefix: str
+    endpoint: str
+    scanned: dict[str, int]
+    read_units: dict[str, float]
+    drift: list[Drift]
+
+    @property
+    def clean(self) -> bool:
+        return not self.drift
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "endpoint": self.endpoint,
+            "clean": self.clean,
+            "scanned": self.scanned,
+            "read_units": {**self.read_units, "total": sum(self.read_units.values())},
+            "drift": [{"check": d.check, "ids": d.ids, "detail": d.detail} for d in self.drift],
+        }
+
+    def text(self) -> str:
+        counts = ", ".join(f"{table} {n}" for table, n in self.scanned.items())
+        units = ", ".join(f"{table} {u:g}" for table, u in self.read_units.items())
+        lines = [
+            f"reconcile: tables '{self.prefix}*' on {self.endpoint}",
+            f"items scanned: {counts}",
+            f"read units consumed: {sum(self.read_units.values()):g} ({units})",
+        ]
+        if self.clean:
+            lines.append("no drift")
+        else:
+            lines.append(f"DRIFT: {len(self.drift)} finding(s)")
+            lines += [f"  {d.line()}" for d in self.drift]
+        return "\n".join(lines)
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _scan_segment(
+    client: Any, table: str, segment: int, total: int, on_item: Callable[[dict[str, Any]], None]
+) -> tuple[int, float]:
+    """One segment of a parallel Scan, page by page: (items, read units)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "Segment": segment,
+        "TotalSegments": total,
+        "ConsistentRead": True,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    items, units = 0, 0.0
+    while True:
+        page = client.scan(**kwargs)
+        units += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        for item in page.get("Items", []):
+            on_item(item)
+        items += len(page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            return items, units
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan(segments: int = DEFAULT_SEGMENTS) -> tuple[Tables, dict[str, int], dict[str, float]]:
+    """Every item of the six tables the checks need (parallel Scans), with the
+    item count and read units per table."""
+    store.bind()
+    client = store.binding.client()
+    lock = threading.Lock()
+    ledger: defaultdict[str, int] = defaultdict(int)
+    found: dict[type[Model], list[Any]] = {m: [] for m in (Subscriber, Campaign, Counter, Voucher, Redemption)}
+
+    def fold_ledger(item: dict[str, Any]) -> None:
+        owner, points = item["owner_id"]["S"], int(item["points"]["N"])
+        with lock:
+            ledger[owner] += points
+
+    def collect(model: type[Model]) -> Callable[[dict[str, Any]], None]:
+        return lambda item: found[model].append(model.from_raw_data(item))
+
+    handlers: dict[type[Model], Callable[[dict[str, Any]], None]] = {LedgerEntry: fold_ledger}
+    handlers.update({model: collect(model) for model in found})
+    jobs = [(model, segment) for model in handlers for segment in range(segments)]
+
+    def run(job: tuple[type[Model], int]) -> tuple[str, int, float]:
+        model, segment = job
+        items, units = _scan_segment(client, model.Meta.table_name, segment, segments, handlers[model])
+        return model.Meta.base_name, items, units
+
+    scanned: dict[str, int] = {m.Meta.base_name: 0 for m in handlers}
+    read_units: dict[str, float] = {m.Meta.base_name: 0.0 for m in handlers}
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 32)) as pool:
+        for table, items, units in pool.map(run, jobs):
+            scanned[table] += items
+            read_units[table] += units
+    tables = Tables(
+        subscribers=found[Subscriber],
+        ledger=dict(ledger),
+        campaigns=found[Campaign],
+        counters=found[Counter],
+        vouchers=found[Voucher],
+        redemptions=found[Redemption],
+    )
+    return tables, scanned, read_units
+
+
+# -- the checks ----------------------------------------------------------------
+
+
+def _ints(value: Any) -> dict[str, int]:
+    raw = value.as_dict() if hasattr(value, "as_dict") else (value or {})
+    return {k: int(v) for k, v in raw.items()}
+
+
+def _subscribers(t: Tables) -> Iterator[Drift]:
+    current = set()
+    for item in sorted(t.subscribers, key=lambda s: s.msisdn):
+        current.add(item.owner_id)
+        ids: dict[str, str | int] = {"msisdn": item.msisdn, "owner_id": item.owner_id}
+        balance, buckets = int(item.balance or 0), _ints(item.buckets)
+        if balance < 0:
+            yield Drift("subscriber.negative_balance", ids, f"balance {balance}")
+        negative = {day: points for day, points in buckets.items() if points < 0}
+        if negative:
+            yield Drift("subscriber.negative_bucket", ids, f"buckets {negative}")
+        if sum(buckets.values()) != balance:
+            yield Drift("subscriber.buckets", ids, f"balance {balance}, but its buckets sum to {sum(buckets.values())}")
+        ledger = t.ledger.get(item.owner_id, 0)
+        if ledger != balance:
+            yield Drift("subscriber.ledger", ids, f"balance {balance}, but the owner's ledger sums to {ledger}")
+    for owner, total in sorted(t.ledger.items()):
+        if owner not in current and total != 0:
+            yield Drift(
+                "ledger.former_owner", {"owner_id": owner}, f"no longer the owner, but its ledger sums to {total}"
+            )
+
+
+def _split(counter_id: str) -> tuple[str, str, str]:
+    """`stock#<campaign>#<n>` -> ("stock", campaign, n)."""
+    kind, _, rest = counter_id.partition("#")
+    campaign_id, _, tail = rest.rpartition("#")
+    return kind, campaign_id, tail
+
+
+def _shard(campaign: Campaign, n: int, shard: Counter, issued: int, reversed_: int) -> Iterator[Drift]:
+    ids: dict[str, str | int] = {"campaign_id": campaign.campaign_id, "shard": n}
+    if int(shard.stock or 0) < 0:
+        yield Drift("campaign.negative_stock", ids, f"stock {int(shard.stock or 0)}")
+    if int(shard.issued or 0) != issued:
+        yield Drift("campaign.shard_issued", ids, f"issued {int(shard.issued or 0)}, but {issued} vouchers from it")
+    if int(shard.reversed or 0) != reversed_:
+        yield Drift("campaign.shard_reversed", ids, f"reversed {int(shard.reversed or 0)}, but {reversed_} reversals")
+    mirror = {name: (getattr(shard, name), getattr(campaign, name)) for name in ("status", "starts_at", "ends_at")}
+    differ = [f"{name} {mine!r} (campaign {theirs!r})" for name, (mine, theirs) in mirror.items() if mine != theirs]
+    if differ:
+        yield Drift("campaign.shard_mirror", ids, "; ".join(differ))
+
+
+def _campaigns(t: Tables) -> Iterator[Drift]:
+    campaigns = {c.campaign_id: c for c in t.campaigns}
+    vouchers = {v.code: v for v in t.vouchers}
+    stock: defaultdict[str, dict[int, Counter]] = defaultdict(dict)
+    claims: list[tuple[str, str, Counter]] = []
+    for counter in t.counters:
+        kind, campaign_id, tail = _split(counter.counter_id)
+        if kind == "stock" and tail.isdigit():
+            stock[campaign_id][int(tail)] = counter
+        elif kind == "stock":
+            yield Drift("counter.malformed", {"counter_id": counter.counter_id}, "not stock#<campaign>#<n>")
+        elif kind == "claims":
+            claims.append((campaign_id, tail, counter))
+    per_campaign = Tally(v.campaign_id for v in t.vouchers)
+    per_shard = Tally((v.campaign_id, int(v.shard)) for v in t.vouchers)
+    per_owner = Tally((v.campaign_id, v.msisdn, v.owner_id) for v in t.vouchers)
+    reversals = Tally(
+        (voucher.campaign_id, int(voucher.shard))
+        for r in t.redemptions
+        if r.reversed_at and (voucher := vouchers.get(r.code)) is not None
+    )
+    for campaign_id, campaign in sorted(campaigns.items()):
+        ids: dict[str, str | int] = {"campaign_id": campaign_id}
+        shards, count = stock.pop(campaign_id, {}), per_campaign[campaign_id]
+        if campaign.status == "draft":
+            if shards or count:
+                yield Drift("campaign.draft", ids, f"a draft with shards {sorted(shards)} and {count} vouchers")
+            continue
+        wanted = range(int(campaign.shard_count))
+        missing, extra = [n for n in wanted if n not in shards], sorted(n for n in shards if n not in wanted)
+        if missing or extra:
+            yield Drift("campaign.shards", ids, f"shard_count {len(wanted)}; missing {missing}, unexpected {extra}")
+        remaining = sum(int(s.stock or 0) for s in shards.values())
+        if int(campaign.inventory) - remaining != count:
+            taken = f"inventory {int(campaign.inventory)} - stock {remaining} = {int(campaign.inventory) - remaining}"
+            yield Drift("campaign.inventory", ids, f"{taken}, but {count} vouchers")
+        for n, shard in sorted(shards.items()):
+            yield from _shard(campaign, n, shard, per_shard[(campaign_id, n)], reversals[(campaign_id, n)])
+    for campaign_id, shards in sorted(stock.items()):
+        yield Drift("counter.orphan_shards", {"campaign_id": campaign_id}, f"shards {sorted(shards)} of no campaign")
+    for campaign_id, msisdn, counter in sorted(claims, key=lambda c: c[2].counter_id):
+        ids = {"campaign_id": campaign_id, "msisdn": msisdn, "owner_id": counter.owner_id or ""}
+        held, claimed = per_owner[(campaign_id, msisdn, counter.owner_id)], int(counter.count or 0)
+        if claimed != held:
+            yield Drift("campaign.claims_count", ids, f"count {claimed}, but the owner holds {held} vouchers")
+        campaign = campaigns.get(campaign_id)
+        if campaign is not None and claimed > int(campaign.per_subscriber_limit):
+            yield Drift("campaign.claims_limit", ids, f"count {claimed} over the limit {campaign.per_subscriber_limit}")
+
+
+def _vouchers(t: Tables) -> Iterator[Drift]:
+    campaigns = {c.campaign_id: c for c in t.campaigns}
+    redemptions = {r.redemption_id: r for r in t.redemptions}
+    for v in sorted(t.vouchers, key=lambda v: v.code):
+        ids: dict[str, str | int] = {"code": v.code, "campaign_id": v.campaign_id}
+        campaign = campaigns.get(v.campaign_id)
+        if campaign is None:
+            yield Drift("voucher.campaign", ids, "no such campaign")
+        elif campaign.partner_id != v.partner_id:
+            yield Drift("voucher.campaign", ids, f"partner {v.partner_id}, campaign's partner {campaign.partner_id}")
+        if v.status != "redeemed":
+            if v.redeemed_campaign is not None:
+                yield Drift("voucher.redeemed_index", ids, f"{v.status}, but counted as redeemed by its campaign")
+            continue
+        if v.redeemed_campaign != v.campaign_id:
+            yield Drift("voucher.redeemed_index", ids, "redeemed, but not counted as redeemed by its campaign")
+        r = redemptions.get(v.redemption_id or "")
+        problem = (
+            f"its redemption {v.redemption_id!r} does not exist"
+            if r is None
+            else f"its redemption {r.redemption_id} was reversed at {r.reversed_at}"
+            if r.reversed_at
+            else f"its redemption {r.redemption_id} is of code {r.code}"
+            if r.code != v.code
+            else None
+        )
+        if problem:
+            yield Drift("voucher.redeemed_without_redemption", {**ids, "redemption_id": v.redemption_id or ""}, problem)
+
+
+def _redemptions(t: Tables) -> Iterator[Drift]:
+    vouchers = {v.code: v for v in t.vouchers}
+    for r in sorted(t.redemptions, key=lambda r: r.redemption_id):
+        ids: dict[str, str | int] = {"redemption_id": r.redemption_id, "code": r.code}
+        voucher = vouchers.get(r.code)
+        if voucher is None:
+            yield Drift("redemption.voucher_missing", ids, "no voucher with this code")
+            continue
+        if voucher.partner_id != r.partner_id:
+            detail = f"redeemed by partner {r.partner_id}, the voucher is partner {voucher.partner_id}'s"
+            yield Drift("redemption.partner", ids, detail)
+        if not r.reversed_at and not (voucher.status == "redeemed" and voucher.redemption_id == r.redemption_id):
+            by = f" by {voucher.redemption_id}" if voucher.redemption_id else ""
+            detail = f"not reversed, but the voucher is {voucher.status}{by}"
+            yield Drift("redemption.not_applied", ids, detail)
+
+
+def find_drift(tables: Tables) -> list[Drift]:
+    """Every broken invariant, subscribers first."""
+    return [*_subscribers(tables), *_campaigns(tables), *_vouchers(tables), *_redemptions(tables)]
+
+
+def reconcile(segments: int = DEFAULT_SEGMENTS) -> Report:
+    """Scan the configured tables and check them."""
+    tables, scanned, read_units = scan(segments)
+    s = config.settings()
+    return Report(
+        prefix=s.table_prefix,
+        endpoint=s.dynamodb_endpoint or f"AWS {s.region}",
+        scanned=scanned,
+        read_units=read_units,
+        drift=find_drift(tables),
+    )
+
+
+# -- command line --------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.reconcile",
+        description="Check a deployment's tables for drift; exit 1 on any (Scans every table: run off-peak).",
+    )
+    parser.add_argument("--stage", help="the stage whose tables to read (prefix diem-<stage>-)")
+    parser.add_argument("--prefix", help="the table prefix (default: DIEM_TABLE_PREFIX, else diem-<stage>-)")
+    parser.add_argument("--endpoint", help="a DynamoDB endpoint (default: DIEM_DYNAMODB_ENDPOINT, else AWS)")
+    parser.add_argument("--segments", type=int, default=DEFAULT_SEGMENTS, help="parallel Scan segments per table")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not 1 <= args.segments <= 64:
+        raise SystemExit("--segments must be from 1 to 64")
+    if args.stage:
+        os.environ["DIEM_STAGE"] = args.stage
+        if args.prefix is None:
+            os.environ.pop("DIEM_TABLE_PREFIX", None)
+    if args.prefix is not None:
+        os.environ["DIEM_TABLE_PREFIX"] = args.prefix
+    if args.endpoint:
+        os.environ["DIEM_DYNAMODB_ENDPOINT"] = args.endpoint
+    config.reset()
+    try:
+        report = reconcile(args.segments)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"reconcile: cannot read the tables: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_json(), indent=2) if args.json else report.text())
+    return 0 if report.clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
