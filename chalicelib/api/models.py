@@ -55,6 +55,21 @@ class Health(Response):
 
 
 class SubscriberIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "activated_on": "2019-05-14",
+                    "plan": "postpaid",
+                    "birthday": "1990-08-02",
+                    "province": "Ha Noi",
+                    "segments": ["high_value"],
+                }
+            ]
+        },
+    )
     activated_on: Annotated[date, Field(ge=date(1990, 1, 1), le=date(2999, 12, 31))]
     plan: Plan
     birthday: date | None = None
@@ -86,6 +101,21 @@ def _bounded_time(value: datetime | None) -> datetime | None:
 
 
 class SpendEventIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "bill-2026-11-84961234567",
+                    "msisdn": "0961234567",
+                    "amount_vnd": 350000,
+                    "service": "mobile",
+                    "occurred_at": "2026-11-20T03:15:00Z",
+                }
+            ]
+        },
+    )
     event_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
     msisdn: Annotated[str, Field(min_length=9, max_length=20)]
     amount_vnd: Annotated[int, Field(ge=0, le=10**11)]
@@ -138,6 +168,13 @@ class LedgerPage(Response):
 
 
 class AdjustmentIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"points": -2000, "reason": "Duplicate bonus reversed by support (ticket 8812)"}]
+        },
+    )
     points: Annotated[int, Field(ge=-(10**9), le=10**9)]
     reason: Annotated[str, Field(min_length=3, max_length=500)]
 
@@ -153,6 +190,9 @@ class AdjustmentIn(Request):
 
 
 class PartnerIn(Request):
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{"name": "Highlands Coffee"}]}
+    )
     name: ShortText
 
 
@@ -189,6 +229,27 @@ class Eligibility(Request):
 
 
 class CampaignIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Free coffee for loyal subscribers",
+                    "partner_id": "p_ca145e757cfb3633",
+                    "voucher": {"title": "One free iced coffee", "value_vnd": 45000},
+                    "points_price": 2000,
+                    "inventory": 10000,
+                    "per_subscriber_limit": 1,
+                    "starts_at": "2026-12-01T01:00:00Z",
+                    "ends_at": "2026-12-31T16:59:59Z",
+                    "voucher_valid_days": 14,
+                    "eligibility": {"min_tier": "loyal", "plans": ["prepaid", "postpaid"]},
+                    "expected_peak_claims_per_second": 5000,
+                }
+            ]
+        },
+    )
     name: ShortText
     partner_id: Annotated[str, Field(min_length=1, max_length=64)]
     voucher: VoucherTemplate
@@ -267,6 +328,11 @@ class ClaimOut(Response):
 
 
 class GrantIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"msisdns": ["0961234567", "84971112233"]}]},
+    )
     msisdns: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1, max_length=1000)
 
 
@@ -300,6 +366,13 @@ class PartnerVoucherOut(Response):
 
 
 class RedemptionIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"code": "1R2X-WFE4-8G94-B8YH-N", "order_ref": "POS-2026-000123", "store_id": "HN-042"}]
+        },
+    )
     code: Annotated[str, Field(min_length=1, max_length=64)]
     order_ref: Annotated[str, Field(min_length=1, max_length=128)]
     store_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
