@@ -39,6 +39,8 @@ def wide_pool(local_tables, monkeypatch):
     # DynamoDB Local on a laptop queues 300 concurrent transactions longer than AWS would
     monkeypatch.setitem(binding._CLIENT_CONFIG, "read_timeout", 60)
     monkeypatch.setitem(binding._CLIENT_CONFIG, "connect_timeout", 30)
+    # DynamoDB Local on two shared cores drops connections under 300 threads; retry like AWS would
+    monkeypatch.setitem(binding._CLIENT_CONFIG, "retries", {"total_max_attempts": 10, "mode": "standard"})
     monkeypatch.setattr(binding, "_bound", None)
     store.bind()
     yield

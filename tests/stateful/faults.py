@@ -3,8 +3,10 @@ SDK's own retries and our code's handling both run as in production."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -40,6 +42,24 @@ class Faults:
         self._http = urllib3.PoolManager()
         self.fired: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._clients: list[Any] = []
+        self._suspended = 0
+
+    @property
+    def pending(self) -> int:
+        """Faults armed and not fired yet."""
+        with self._lock:
+            return len(self._pending)
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Calls made inside (the test's own checks) neither fire nor consume armed faults."""
+        with self._lock:
+            self._suspended += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._suspended -= 1
 
     def install(self) -> None:
         # the SDK's retry backoff (up to a second) only slows the test down;
@@ -64,6 +84,8 @@ class Faults:
 
     def _take(self, operation: str) -> str | None:
         with self._lock:
+            if self._suspended:
+                return None
             for i, kind in enumerate(self._pending):
                 if kind == "throttle" or operation == "TransactWriteItems":
                     return self._pending.pop(i)
