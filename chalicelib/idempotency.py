@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
@@ -57,6 +57,10 @@ def key_for(key: str | None, scope: str, payload: Any) -> Idempotency | None:
     )
 
 
+def _whole_second(instant: datetime) -> datetime:
+    return instant.replace(microsecond=0)
+
+
 def replay(idem: Idempotency | None) -> Reply | None:
     """The stored reply for this key, None if there is none; 422 if the payload differs."""
     if idem is None:
@@ -67,7 +71,8 @@ def replay(idem: Idempotency | None) -> Reply | None:
         record = store.IdempotencyRecord.get(idem.record_id, consistent_read=True)
     except store.IdempotencyRecord.DoesNotExist:
         return None
-    if record.expires_at and record.expires_at <= clock.now():
+    # expired exactly when `record_op` may overwrite it: the same test on whole seconds
+    if record.expires_at and record.expires_at < _whole_second(clock.now()):
         return None
     if record.payload_hash != idem.payload_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
@@ -78,13 +83,17 @@ def record_op(idem: Idempotency, reply: Reply) -> Op:
     from chalicelib import store
 
     now = clock.now()
+    # kept at least the TTL: the TTL attribute stores whole seconds, so round up
+    expires_at = now + timedelta(hours=rules().idempotency_ttl_hours)
+    if expires_at.microsecond:
+        expires_at = _whole_second(expires_at) + timedelta(seconds=1)
     record = store.IdempotencyRecord(
         idem.record_id,
         payload_hash=idem.payload_hash,
         status_code=reply.status,
         body=json.dumps(reply.body, separators=(",", ":")),
         created_at=clock.iso(now),
-        expires_at=now + timedelta(hours=rules().idempotency_ttl_hours),
+        expires_at=expires_at,
     )
     # an expired record (TTL deletion lags) may be overwritten
     condition = store.IdempotencyRecord.idempotency_id.does_not_exist() | (store.IdempotencyRecord.expires_at < now)

@@ -201,10 +201,16 @@ def transition(campaign_id: str, action: str, idem: Idempotency | None) -> Reply
     """launch (draft/paused -> active; the first launch creates the shards),
     pause (active -> paused), end (active/paused -> ended); else 409 INVALID_STATE."""
 
+    tried: dict[str, str] = {}  # updated_at -> status written by this request's attempts
+
     def attempt() -> Reply:
         item = load(campaign_id)
+        if tried.get(item.updated_at) == item.status:
+            # an earlier attempt of this request committed; its answer was lost
+            return Reply(200, body(item))
         target = campaign_rules.next_status(item.status, action)
         now = clock.iso(clock.now())
+        tried[now] = target
         actions: list[Any] = [Campaign.status.set(target), Campaign.updated_at.set(now)]
         if item.status == "draft":
             count = campaign_rules.shard_count(int(item.expected_peak_claims_per_second or 0), int(item.inventory))

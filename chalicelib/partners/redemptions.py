@@ -99,7 +99,12 @@ def redeem(partner_id: str, raw_code: str, order_ref: str, store_id: str | None,
             return idempotency.commit(ops, Reply(201, body), idem)
         except store.Cancelled as cancelled:
             if cancelled.failed(VOUCHER):
-                _refuse(partner_id, cancelled.old_item(VOUCHER), now_iso)
+                old = cancelled.old_item(VOUCHER)
+                mine = Voucher.from_raw_data(old) if old else None
+                if mine is not None and mine.redemption_id == redemption_id:
+                    # an earlier attempt of this request committed; its answer was lost
+                    return Reply(201, {**body, "redeemed_at": mine.redeemed_at})
+                _refuse(partner_id, old, now_iso)
             if cancelled.conflict:
                 raise points.Retry() from None
             raise
@@ -124,6 +129,8 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
     """redeemed -> issued again (or expired, if past its expiry), within 30 days,
     by the partner that redeemed: 200 `{redemption_id, reversed_at, voucher_status}`."""
 
+    tried: dict[str, str] = {}  # reversed_at -> voucher status written by this request's attempts
+
     def attempt() -> Reply:
         try:
             redemption = Redemption.get(redemption_id, consistent_read=True) if len(redemption_id) <= 64 else None
@@ -131,6 +138,12 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
             redemption = None
         if redemption is None or redemption.partner_id != partner_id:
             raise NotFound("No such redemption.")
+        if redemption.reversed_at in tried:
+            # an earlier attempt of this request committed; its answer was lost
+            reversed_at = redemption.reversed_at
+            return Reply(
+                200, {"redemption_id": redemption_id, "reversed_at": reversed_at, "voucher_status": tried[reversed_at]}
+            )
         if redemption.reversed_at:
             raise Conflict("This redemption has already been reversed.", "INVALID_STATE")
         now = clock.now()
@@ -169,6 +182,7 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
             shards.reversed_op(voucher.campaign_id, int(voucher.shard)),
         ]
         body = {"redemption_id": redemption_id, "reversed_at": now_iso, "voucher_status": status}
+        tried[now_iso] = status
         try:
             return idempotency.commit(ops, Reply(200, body), idem)
         except store.Cancelled as cancelled:

@@ -70,9 +70,13 @@ class Account:
         current = self.effective(today)
         base = points_rules.base_points(amount_vnd, service)
         spendable = points_rules.spendable_points(base, tiers.multiplier(current.tier.tier))
+        expires_on = points_rules.expiry_for(service, occurred_on)
+        if expires_on < today:
+            # a late event whose spendable points would already have expired: only rank points count
+            spendable = 0
         buckets = current.buckets
         if spendable:
-            buckets = points_rules.credit(buckets, spendable, points_rules.expiry_for(service, occurred_on))
+            buckets = points_rules.credit(buckets, spendable, expires_on)
         rank = dict(current.rank)
         month = month_key(occurred_on)
         rank[month] = rank.get(month, 0) + base

@@ -78,8 +78,19 @@ def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Rep
         for raw, m in zip(msisdns, normalised, strict=True)
     ]
     reply = Reply(200, {"results": results})
-    # the whole answer is kept for a replay of the request with the same key
-    return idempotency.commit([], reply, idem) if idem else reply
+    if idem is None:
+        return reply
+
+    def keep() -> Reply:
+        """The whole answer, kept for a replay of the request with the same key."""
+        try:
+            return idempotency.commit([], reply, idem)
+        except store.Cancelled as cancelled:
+            if cancelled.conflict:  # a duplicate of this request writing the record: try again
+                raise points.Retry() from None
+            raise
+
+    return points.retrying(keep)
 
 
 def wallet(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -93,3 +93,13 @@ def test_review_drops_rank_points_older_than_twelve_months():
     )
     assert account.rank_points(date(2026, 11, 1)) == 12_000
     assert account.review(date(2026, 11, 1)).tier.tier == "loyal"
+
+
+def test_late_event_whose_points_already_expired_earns_rank_only():
+    account = _account()
+    # data points of January expire at the end of February; applied in March
+    updated, entry = account.earn("late", 100_000, "data", date(2026, 1, 31), date(2026, 3, 5))
+    assert entry.points == 0 and entry.rank_points == 5_000
+    assert updated.buckets == {} and updated.balance == 0
+    # nothing left to expire, so no second `expire:<date>` entry can collide with an earlier one
+    assert updated.expire(date(2026, 3, 5))[1] == []
