@@ -10,7 +10,6 @@ a tier held has a 12-month cycle.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from collections import defaultdict
@@ -18,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+from machines import machine_settings, stateful_db  # noqa: F401  (a fixture)
 
 from chalicelib import clock, config, jobs, store, tiers
 from chalicelib.clock import add_months, month_key
@@ -171,24 +170,9 @@ class PointsMachine(RuleBasedStateMachine):
             assert month_key(today) >= min(rank_by_month, default="0000")
 
 
-PointsMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("DIEM_STATEFUL_EXAMPLES", "0")) or settings.default.max_examples,
-    stateful_step_count=int(os.environ.get("DIEM_STATEFUL_STEPS", "0")) or settings.default.stateful_step_count,
-    deadline=None,
-)
+PointsMachine.TestCase.settings = machine_settings()
 
 
-@pytest.fixture
-def stateful_db(dynamodb_local_endpoint, monkeypatch):
-    os.environ["DIEM_DYNAMODB_ENDPOINT"] = dynamodb_local_endpoint
-    config.reset()
-    # two due-index shards instead of 16: the jobs read the same way, with fewer empty partitions
-    monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), due_index_shards=2))
-    yield
-    os.environ.pop("DIEM_DYNAMODB_ENDPOINT", None)
-    os.environ.pop("DIEM_TABLE_PREFIX", None)
-    config.reset()
-
-
-def test_points_invariants(stateful_db):
+@pytest.mark.usefixtures("stateful_db")
+def test_points_invariants():
     PointsMachine.TestCase().runTest()

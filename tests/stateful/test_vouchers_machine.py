@@ -53,8 +53,8 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from machines import machine_settings, stateful_db  # noqa: F401  (a fixture)
 
 from chalicelib import clock, config, idempotency, store
 from chalicelib.campaigns import service as campaigns
@@ -686,26 +686,11 @@ class VouchersMachine(RuleBasedStateMachine):
             assert {e.ref for e in entries if e.kind == "earn"} == self.earned[who]
 
 
-VouchersMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("DIEM_STATEFUL_EXAMPLES", "0")) or settings.default.max_examples,
-    stateful_step_count=int(os.environ.get("DIEM_STATEFUL_STEPS", "0")) or settings.default.stateful_step_count,
-    deadline=None,
-)
+VouchersMachine.TestCase.settings = machine_settings()
 
 
-@pytest.fixture
-def stateful_db(dynamodb_local_endpoint, monkeypatch):
-    os.environ["DIEM_DYNAMODB_ENDPOINT"] = dynamodb_local_endpoint
-    config.reset()
-    # two due-index shards instead of 16: the jobs read the same way, with fewer empty partitions
-    monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), due_index_shards=2))
-    yield
-    os.environ.pop("DIEM_DYNAMODB_ENDPOINT", None)
-    os.environ.pop("DIEM_TABLE_PREFIX", None)
-    config.reset()
-
-
-def test_voucher_invariants(stateful_db):
+@pytest.mark.usefixtures("stateful_db")
+def test_voucher_invariants():
     OUTCOMES.clear()
     VouchersMachine.TestCase().runTest()
     if os.environ.get("DIEM_STATEFUL_STATS"):
