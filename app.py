@@ -11,6 +11,7 @@ from chalice import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
 from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, subscriber_in_path
+from chalicelib.subscribers import msisdn_from_path
 
 app = Chalice(app_name="diem")
 
@@ -57,7 +58,7 @@ def openapi(call: Call) -> dict[str, Any]:
     errors=(409,),
 )
 def put_subscriber(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
+    msisdn = msisdn_from_path(call.params["msisdn"])
     return wiring.subscribers().put_profile(msisdn, call.body.model_dump(mode="json"), call.idempotency)
 
 
@@ -128,7 +129,7 @@ def get_ledger(call: Call) -> Any:
     errors=(404, 409),
 )
 def post_adjustment(call: Call) -> Any:
-    msisdn = wiring.msisdn(call.params["msisdn"])
+    msisdn = msisdn_from_path(call.params["msisdn"])
     return wiring.points().adjust(msisdn, call.body.points, call.body.reason, call.who.subject, call.idempotency)
 
 
@@ -297,7 +298,7 @@ def end_campaign(call: Call) -> Any:
     errors=(404,),
 )
 def post_claim(call: Call) -> Any:
-    return wiring.vouchers().claim(wiring.msisdn(call.who.subject), call.params["campaign_id"], call.idempotency)
+    return wiring.vouchers().claim(msisdn_from_path(call.who.subject), call.params["campaign_id"], call.idempotency)
 
 
 @api.route(

@@ -33,10 +33,6 @@ class Settings:
     in_lambda: bool
     tracing: bool
 
-    @property
-    def is_local(self) -> bool:
-        return self.dynamodb_endpoint is not None
-
 
 @dataclass(frozen=True)
 class Rules:

@@ -25,12 +25,6 @@ def authorizer_verdict(token: str | None) -> dict[str, Any]:
     return {"principal_id": principal.subject, "context": principal.to_context()}
 
 
-def msisdn(raw: str) -> str:
-    from urllib.parse import unquote
-
-    return normalise_msisdn(unquote(raw))
-
-
 def points() -> ModuleType:
     from chalicelib.points import service
 

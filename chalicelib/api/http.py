@@ -280,11 +280,9 @@ def page_params(call: Call) -> tuple[int, str | None]:
 
 def subscriber_in_path(call: Call) -> str:
     """The `{msisdn}` of the path, normalised, which the caller must own (or be an operator)."""
-    from urllib.parse import unquote
+    from chalicelib.subscribers import msisdn_from_path
 
-    from chalicelib.subscribers import normalise_msisdn
-
-    msisdn = normalise_msisdn(unquote(call.params["msisdn"]))
+    msisdn = msisdn_from_path(call.params["msisdn"])
     require_self_or(call, msisdn, "operator")
     return msisdn
 

@@ -1,5 +1,5 @@
 """Subscribers: MSISDN normalisation and profiles pushed by the operator's CRM."""
 
-from chalicelib.subscribers.msisdn import normalise_msisdn
+from chalicelib.subscribers.msisdn import msisdn_from_path, normalise_msisdn
 
-__all__ = ["normalise_msisdn"]
+__all__ = ["msisdn_from_path", "normalise_msisdn"]

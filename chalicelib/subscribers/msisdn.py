@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from chalicelib.errors import ValidationError
 
@@ -20,3 +21,8 @@ def normalise_msisdn(raw: str) -> str:
     if not match or match.group(1)[0] == "0":
         raise ValidationError("msisdn must be a Vietnamese phone number such as 0961234567.")
     return "84" + match.group(1)
+
+
+def msisdn_from_path(raw: str) -> str:
+    """A path parameter (URL-encoded, e.g. `%2B84...`) as a normalised MSISDN."""
+    return normalise_msisdn(unquote(raw))
