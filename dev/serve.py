@@ -1,8 +1,8 @@
-"""`make run`: an embedded DynamoDB, tables, demo data, tokens, and `chalice local`.
+"""`make run`: the embedded DynamoDB engine, tables, demo data, tokens, and the API.
 
-DB=embedded (default) runs the atomic moto server in this process;
-DB=dynamodb-local runs Amazon's DynamoDB Local (Java); DIEM_DYNAMODB_ENDPOINT
-uses an existing endpoint (seeded only with SEED=1). Ctrl-C stops everything.
+The atomic embedded moto server runs in this process (the one local engine);
+DIEM_DYNAMODB_ENDPOINT uses an existing endpoint instead (seeded only with
+SEED=1). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -15,25 +15,17 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _database(stack: ExitStack, kind: str) -> str:
+def _database(stack: ExitStack) -> str:
     existing = os.environ.get("DIEM_DYNAMODB_ENDPOINT")
     if existing:
         return existing
-    if kind == "dynamodb-local":
-        from dev import dynamodb_local
+    from dev import embedded_dynamodb
 
-        server: Any = dynamodb_local.start()
-    elif kind == "embedded":
-        from dev import embedded_dynamodb
-
-        server = embedded_dynamodb.start(int(os.environ.get("DB_PORT", "0")))
-    else:
-        raise SystemExit(f"DB must be 'embedded' or 'dynamodb-local', not {kind!r}")
+    server = embedded_dynamodb.start(int(os.environ.get("DB_PORT", "0")))
     stack.callback(server.stop)
     return server.endpoint
 
@@ -43,10 +35,9 @@ def main() -> int:
     # Ctrl-C must stop us even when started from a script that ignores SIGINT
     signal.signal(signal.SIGINT, signal.default_int_handler)
     port = int(os.environ.get("PORT", "8000"))
-    kind = os.environ.get("DB", "embedded")
     seed_wanted = not os.environ.get("DIEM_DYNAMODB_ENDPOINT") or os.environ.get("SEED") == "1"
     with ExitStack() as stack:
-        endpoint = _database(stack, kind)
+        endpoint = _database(stack)
         env = {
             **os.environ,
             "DIEM_DYNAMODB_ENDPOINT": endpoint,
@@ -64,7 +55,7 @@ def main() -> int:
         seed.create_tables()
         demo = seed.seed() if seed_wanted else None
         base = f"http://127.0.0.1:{port}"
-        print(f"\nDynamoDB ({kind}): {endpoint}")
+        print(f"\nDynamoDB (embedded engine): {endpoint}")
         if demo:
             seed.print_demo(demo, base)
         print(f"\nServing the API on {base}  (Ctrl-C stops everything)\n", flush=True)

@@ -1,5 +1,10 @@
-"""Shared fixtures: environment, tables on moto or DynamoDB Local, the Chalice
-test client with tokens for each role. Any unexpected 500 fails the test."""
+"""Shared fixtures: environment, tables on moto (in-process) or on the one local
+engine (the atomic embedded moto server, over HTTP), the Chalice test client
+with tokens for each role. Any unexpected 500 fails the test.
+
+`DIEM_TEST_DYNAMODB_ENDPOINT=http://host:port` runs every engine test against
+that endpoint instead (an AWS sandbox, another engine); nothing is installed
+for it."""
 
 from __future__ import annotations
 
@@ -24,9 +29,8 @@ from chalicelib import clock, config, store
 from chalicelib.auth import mint_token
 from chalicelib.auth.api_keys import forget_cached_keys
 from chalicelib.store import schema
-from dev.dynamodb_local import java_and_node_available, start
 
-# stateful machines on DynamoDB Local: "ci" runs in `make test`, "soak" in `make soak`
+# stateful machines on the engine: "ci" runs in `make test`, "soak" in `make soak`
 settings.register_profile(
     "ci", max_examples=200, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
 )
@@ -69,27 +73,25 @@ def moto_tables() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def dynamodb_local_endpoint() -> Iterator[str]:
-    """Start DynamoDB Local once per session (per xdist worker) and yield its endpoint.
+def engine_endpoint() -> Iterator[str]:
+    """The DynamoDB endpoint engine tests use: `DIEM_TEST_DYNAMODB_ENDPOINT`, or
+    the atomic embedded server started once per session (per xdist worker) in a
+    process of its own, so it never shares moto's state with `mock_aws`."""
+    given = os.environ.get("DIEM_TEST_DYNAMODB_ENDPOINT")
+    if given:
+        yield given
+        return
+    from dev.embedded_dynamodb import spawn
 
-    Skips when Java/Node are missing, unless ``CI=true``: then
-    ``java_and_node_available()`` raises and every dependent test errors.
-    """
-    ok, reason = java_and_node_available()
-    if not ok:
-        pytest.skip(reason)
-    server = start()
-    try:
+    with spawn() as server:
         yield server.endpoint
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def local_tables(dynamodb_local_endpoint: str) -> Iterator[str]:
-    """Fresh tables on DynamoDB Local (atomicity, transactions, concurrency)."""
+def engine_tables(engine_endpoint: str) -> Iterator[str]:
+    """Fresh tables on the engine (atomicity, transactions, concurrency)."""
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    _use(dynamodb_local_endpoint, prefix)
+    _use(engine_endpoint, prefix)
     client = store.binding.client()
     schema.create_tables(client, prefix)
     yield prefix
@@ -157,7 +159,7 @@ def api(moto_tables: str) -> Iterator[Api]:
 
 
 @pytest.fixture
-def local_api(local_tables: str) -> Iterator[Api]:
+def engine_api(engine_tables: str) -> Iterator[Api]:
     yield from _client()
 
 
@@ -165,7 +167,7 @@ OPERATOR = auth("operator", "crm-1")
 MARKETER = auth("marketer", "mkt-1")
 
 
-def dynamodb_local_client(endpoint: str, config: Any = None) -> Any:
+def engine_client(endpoint: str, config: Any = None) -> Any:
     """A boto3 DynamoDB client for `endpoint` with dummy credentials."""
     import boto3
 
@@ -180,16 +182,16 @@ def dynamodb_local_client(endpoint: str, config: Any = None) -> Any:
 
 
 @pytest.fixture(scope="session")
-def dynamodb_local_client_factory(dynamodb_local_endpoint: str) -> Any:
-    """`factory(config=None)` making raw clients for the session's DynamoDB Local."""
+def engine_client_factory(engine_endpoint: str) -> Any:
+    """`factory(config=None)` making raw clients for the session's engine."""
 
     def factory(config: Any = None) -> Any:
-        return dynamodb_local_client(dynamodb_local_endpoint, config)
+        return engine_client(engine_endpoint, config)
 
     return factory
 
 
 @pytest.fixture(scope="session")
-def dynamodb_local(dynamodb_local_client_factory: Any) -> Any:
-    """A raw boto3 DynamoDB client bound to the session's DynamoDB Local."""
-    return dynamodb_local_client_factory()
+def engine(engine_client_factory: Any) -> Any:
+    """A raw boto3 DynamoDB client bound to the session's engine."""
+    return engine_client_factory()

@@ -84,7 +84,7 @@ def _partner(api, name):
 @pytest.fixture(autouse=True)
 def sequential_grants(monkeypatch):
     """moto applies a transaction's condition and write non-atomically across
-    threads; DynamoDB (and the integration tests on DynamoDB Local) does not."""
+    threads; DynamoDB (and the integration tests on the embedded engine) does not."""
     from chalicelib.vouchers import service
 
     monkeypatch.setattr(service, "GRANT_WORKERS", 1)

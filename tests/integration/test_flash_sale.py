@@ -1,4 +1,4 @@
-"""Flash sale on DynamoDB Local: 300 concurrent claimers, inventory 100, at most
+"""Flash sale on the embedded engine: 300 concurrent claimers, inventory 100, at most
 2 per subscriber. Never oversold, nobody over the limit, every balance exact,
 for different inventory shard counts."""
 
@@ -22,7 +22,7 @@ from chalicelib.store import Counter, LedgerEntry, Subscriber, Voucher, binding
 from chalicelib.subscribers import service as subscribers
 from chalicelib.vouchers import service as vouchers
 
-pytestmark = pytest.mark.dynamodb_local
+pytestmark = pytest.mark.engine
 
 CLAIMERS = 300
 SUBSCRIBERS = [f"8496{n:07d}" for n in range(60)]
@@ -33,7 +33,7 @@ START_BALANCE = 10_000
 
 
 @pytest.fixture
-def wide_pool(local_tables, monkeypatch):
+def wide_pool(engine_tables, monkeypatch):
     """One connection per claiming thread (the deployed pool is sized for one Lambda)."""
     monkeypatch.setitem(binding._CLIENT_CONFIG, "max_pool_connections", CLAIMERS + 20)
     # DynamoDB Local on a laptop queues 300 concurrent transactions longer than AWS would

@@ -1,4 +1,4 @@
-"""Exactly-once accrual and idempotency under concurrency, on DynamoDB Local."""
+"""Exactly-once accrual and idempotency under concurrency, on the embedded engine."""
 
 import random
 from collections import Counter
@@ -16,7 +16,7 @@ MSISDNS = [f"8496{i:07d}" for i in range(10)]
 OCCURRED = datetime(2026, 11, 9, 3, tzinfo=UTC)
 
 
-def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(local_tables):
+def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(engine_tables):
     for msisdn in MSISDNS:
         subscribers.put_profile(msisdn, {"activated_on": "2026-06-01", "plan": "prepaid"}, None)
     rng = random.Random(7)
@@ -45,7 +45,7 @@ def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(local_tables
         assert sorted(e.seq for e in entries) == list(range(1, len(entries) + 1))
 
 
-def test_concurrent_requests_with_one_idempotency_key_apply_once(local_tables):
+def test_concurrent_requests_with_one_idempotency_key_apply_once(engine_tables):
     msisdn = MSISDNS[0]
     subscribers.put_profile(msisdn, {"activated_on": "2020-01-01", "plan": "prepaid"}, None)
     idem = idempotency.key_for("same-key", "operator:crm:POST adjustments", {"points": 100})
@@ -65,7 +65,7 @@ def test_concurrent_requests_with_one_idempotency_key_apply_once(local_tables):
     assert Subscriber.get(msisdn, consistent_read=True).balance == 100
 
 
-def test_transaction_cancellation_reasons_are_mapped_to_labels(local_tables):
+def test_transaction_cancellation_reasons_are_mapped_to_labels(engine_tables):
     msisdn = MSISDNS[1]
     subscribers.put_profile(msisdn, {"activated_on": "2020-01-01", "plan": "prepaid"}, None)
     stale = store.update(

@@ -1,4 +1,4 @@
-"""Double redemption on DynamoDB Local: one code, 20 concurrent tills, exactly one wins."""
+"""Double redemption on the embedded engine: one code, 20 concurrent tills, exactly one wins."""
 
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from chalicelib.store import Redemption, Voucher
 from chalicelib.vouchers import codes
 from conftest import MARKETER, OPERATOR, auth
 
-pytestmark = pytest.mark.dynamodb_local
+pytestmark = pytest.mark.engine
 
 ME = "84961234567"
 TILLS = 20
 
 
 @pytest.fixture
-def issued(local_api):
+def issued(engine_api):
     """A partner, its launched campaign and one voucher claimed by ME."""
     now = datetime(2026, 11, 11, 4, tzinfo=UTC)
     clock.set_now(lambda: now)
-    api = local_api
+    api = engine_api
     assert api.put(f"/v1/subscribers/{ME}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
     api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 5_000, "reason": "float"}, headers=OPERATOR)
     partner = api.post("/v1/partners", {"name": "Till shop"}, headers=MARKETER).data

@@ -22,9 +22,9 @@ def machine_settings() -> settings:
 
 
 @pytest.fixture
-def stateful_db(dynamodb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """DynamoDB Local for a machine; each example makes its own tables."""
-    os.environ["DIEM_DYNAMODB_ENDPOINT"] = dynamodb_local_endpoint
+def stateful_db(engine_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The engine for a machine; each example makes its own tables."""
+    os.environ["DIEM_DYNAMODB_ENDPOINT"] = engine_endpoint
     config.reset()
     # two due-index shards instead of 16: the jobs read the same way, with fewer empty partitions
     monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), due_index_shards=2))

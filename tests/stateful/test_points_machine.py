@@ -1,4 +1,4 @@
-"""Hypothesis stateful test of the points invariants on DynamoDB Local, with
+"""Hypothesis stateful test of the points invariants on the embedded engine, with
 throttling, transaction conflicts and lost responses injected.
 
 After every step, for every subscriber: stored balance == sum of ledger

@@ -1,4 +1,4 @@
-"""Hypothesis stateful test of the voucher invariants on DynamoDB Local, with
+"""Hypothesis stateful test of the voucher invariants on the embedded engine, with
 throttling, transaction conflicts and lost responses injected (as in
 `test_points_machine`).
 
