@@ -58,3 +58,12 @@ class IdempotencyKeyReused(DiemError):
 class TooManyAttempts(DiemError):
     status = 429
     code = "TOO_MANY_ATTEMPTS"
+
+
+class Unavailable(DiemError):
+    """A retryable condition (contention on one item, throttling) outlasted the
+    kernel's retries: 503 with `Retry-After`; the same request may be sent again."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    retry_after_seconds = 1
