@@ -1,27 +1,28 @@
 """Retry safety for every mutating request (DOMAIN.md "Retry safety").
 
-The dedupe record (key, payload hash, stored response, 24 h TTL) is written in
-the same TransactWriteItems as the business write, with a ClientRequestToken
-derived from the key so an SDK retry of a committed write is deduplicated by
-DynamoDB as well. A replay returns the stored response; the same key with a
-different payload is 422; a duplicate racing the first is 409.
+An `Idempotency-Key` is bound to its caller, operation and payload. Its dedupe
+record (payload hash, stored response, 24 h TTL) is written by the kernel in
+the same TransactWriteItems as the business write, conditional on no live
+record existing; it is read only when that transaction is cancelled because
+of it (the cancellation returns the old record) or when the use case refuses.
+A replay returns the stored response; the same key with a different payload is
+422; a duplicate racing the first is 409.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.config import rules
-from chalicelib.errors import Conflict, IdempotencyKeyReused, ValidationError
+from chalicelib.errors import IdempotencyKeyReused, ValidationError
 
 if TYPE_CHECKING:
-    from chalicelib.store import Op
+    from chalicelib.store import IdempotencyRecord, Op
 
 MAX_KEY_LENGTH = 255
 LABEL = "idempotency"
@@ -57,12 +58,32 @@ def key_for(key: str | None, scope: str, payload: Any) -> Idempotency | None:
     )
 
 
+def derived(*parts: str) -> Idempotency:
+    """A dedupe identity made by the product itself (a grant's per-subscriber
+    issue, a channel session's claim): the same parts are the same request."""
+    joined = "\x1f".join(parts)
+    return Idempotency(
+        record_id=hashlib.sha256(f"derived\x1f{joined}".encode()).hexdigest(),
+        payload_hash=hashlib.sha256(joined.encode()).hexdigest(),
+    )
+
+
 def _whole_second(instant: datetime) -> datetime:
     return instant.replace(microsecond=0)
 
 
+def stored_reply(record: IdempotencyRecord | None, idem: Idempotency) -> Reply | None:
+    """The reply a live record keeps for this key; None if there is none; 422 if the payload differs."""
+    # expired exactly when `record_op` may overwrite it: the same test on whole seconds
+    if record is None or (record.expires_at and record.expires_at < _whole_second(clock.now())):
+        return None
+    if record.payload_hash != idem.payload_hash:
+        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
+    return Reply(int(record.status_code), json.loads(record.body))
+
+
 def replay(idem: Idempotency | None) -> Reply | None:
-    """The stored reply for this key, None if there is none; 422 if the payload differs."""
+    """Read the stored reply for this key (one GetItem): only on a refusal, never on the success path."""
     if idem is None:
         return None
     from chalicelib import store
@@ -71,15 +92,18 @@ def replay(idem: Idempotency | None) -> Reply | None:
         record = store.IdempotencyRecord.get(idem.record_id, consistent_read=True)
     except store.IdempotencyRecord.DoesNotExist:
         return None
-    # expired exactly when `record_op` may overwrite it: the same test on whole seconds
-    if record.expires_at and record.expires_at < _whole_second(clock.now()):
-        return None
-    if record.payload_hash != idem.payload_hash:
-        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
-    return Reply(int(record.status_code), json.loads(record.body))
+    return stored_reply(record, idem)
+
+
+def from_raw(raw: dict[str, Any] | None, idem: Idempotency) -> Reply | None:
+    """The stored reply of a record returned by a cancellation (ALL_OLD)."""
+    from chalicelib import store
+
+    return stored_reply(store.IdempotencyRecord.from_raw_data(raw) if raw else None, idem)
 
 
 def record_op(idem: Idempotency, reply: Reply) -> Op:
+    """The record's write in the business transaction: only where no live record is."""
     from chalicelib import store
 
     now = clock.now()
@@ -98,33 +122,3 @@ def record_op(idem: Idempotency, reply: Reply) -> Op:
     # an expired record (TTL deletion lags) may be overwritten
     condition = store.IdempotencyRecord.idempotency_id.does_not_exist() | (store.IdempotencyRecord.expires_at < now)
     return store.put(record, condition=condition, label=LABEL)
-
-
-def commit(ops: Sequence[Op], reply: Reply, idem: Idempotency | None, *, pinned: bool = False) -> Reply:
-    """Commit the business writes with the dedupe record; on a race, answer as the winner did.
-
-    `pinned`: the writes are conditional on a version (see `store.commit`).
-    """
-    from chalicelib import store
-
-    if idem is None:
-        store.commit(ops, "" if pinned else None)
-        return reply
-    try:
-        store.commit([*ops, record_op(idem, reply)], f"{idem.record_id}:{idem.payload_hash}")
-    except store.Cancelled as cancelled:
-        if not cancelled.failed(LABEL):
-            raise
-        return _winner(idem)
-    except store.InProgress:
-        raise Conflict("A request with this Idempotency-Key is in progress.", "IDEMPOTENCY_IN_PROGRESS") from None
-    except store.TokenReused:
-        return _winner(idem)
-    return reply
-
-
-def _winner(idem: Idempotency) -> Reply:
-    stored = replay(idem)
-    if stored is None:
-        raise Conflict("A request with this Idempotency-Key is in progress.", "IDEMPOTENCY_IN_PROGRESS")
-    return stored

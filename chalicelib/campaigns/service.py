@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from chalicelib import clock, idempotency, store
+from chalicelib import clock, store
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import shards
 from chalicelib.campaigns.rules import Profile
@@ -128,7 +128,7 @@ def create_campaign(fields: dict[str, Any], idem: Idempotency | None) -> Reply:
         updated_at=now,
     )
     op = store.put(item, condition=Campaign.campaign_id.does_not_exist(), label=LABEL)
-    return idempotency.commit([op], Reply(201, body(item)), idem)
+    return store.run(lambda _: store.Plan([op], Reply(201, body(item))), idem)
 
 
 def _instant(value: datetime | str) -> str:
@@ -189,28 +189,15 @@ def _unchanged(item: Campaign) -> Any:
     )
 
 
-def _commit(ops: list[store.Op], reply: Reply, idem: Idempotency | None) -> Reply:
-    try:
-        return idempotency.commit(ops, reply, idem)
-    except store.Cancelled as cancelled:
-        # the campaign changed meanwhile, or claims were busy on a shard: re-read
-        raise points.Retry() from cancelled
-
-
 def transition(campaign_id: str, action: str, idem: Idempotency | None) -> Reply:
     """launch (draft/paused -> active; the first launch creates the shards),
-    pause (active -> paused), end (active/paused -> ended); else 409 INVALID_STATE."""
+    pause (active -> paused), end (active/paused -> ended); else 409 INVALID_STATE.
+    A campaign changed meanwhile (or claims busy on a shard) is decided again."""
 
-    tried: dict[str, str] = {}  # updated_at -> status written by this request's attempts
-
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         item = load(campaign_id)
-        if tried.get(item.updated_at) == item.status:
-            # an earlier attempt of this request committed; its answer was lost
-            return Reply(200, body(item))
         target = campaign_rules.next_status(item.status, action)
         now = clock.iso(clock.now())
-        tried[now] = target
         actions: list[Any] = [Campaign.status.set(target), Campaign.updated_at.set(now)]
         if item.status == "draft":
             count = campaign_rules.shard_count(int(item.expected_peak_claims_per_second or 0), int(item.inventory))
@@ -222,16 +209,16 @@ def transition(campaign_id: str, action: str, idem: Idempotency | None) -> Reply
             extra = shards.update_ops(campaign_id, int(item.shard_count), status=target, ends_at=item.ends_at)
         op = store.update(Campaign, campaign_id, actions=actions, condition=_unchanged(item), label=LABEL)
         item.status, item.updated_at = target, now
-        return _commit([op, *extra], Reply(200, body(item)), idem)
+        return store.Plan([op, *extra], Reply(200, body(item)))
 
-    return points.retrying(attempt)
+    return store.run(decide, idem)
 
 
 def patch(campaign_id: str, inventory: int | None, ends_at: datetime | None, idem: Idempotency | None) -> Reply:
     """Change inventory or ends_at; after launch inventory only grows (the
     added stock spread over the shards) and the window only lengthens."""
 
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         item = load(campaign_id)
         old_inventory = int(item.inventory)
         new_inventory = old_inventory if inventory is None else inventory
@@ -239,7 +226,7 @@ def patch(campaign_id: str, inventory: int | None, ends_at: datetime | None, ide
         campaign_rules.check_patch(item.status, old_inventory, item.ends_at, new_inventory, new_ends)
         campaign_rules.check_window(item.starts_at, new_ends)
         if new_inventory == old_inventory and new_ends == item.ends_at:
-            return Reply(200, body(item))
+            return store.Plan((), Reply(200, body(item)))
         now = clock.iso(clock.now())
         actions = [Campaign.inventory.set(new_inventory), Campaign.ends_at.set(new_ends), Campaign.updated_at.set(now)]
         op = store.update(Campaign, campaign_id, actions=actions, condition=_unchanged(item), label=LABEL)
@@ -249,9 +236,9 @@ def patch(campaign_id: str, inventory: int | None, ends_at: datetime | None, ide
             added = campaign_rules.split(new_inventory - old_inventory, count, offset=old_inventory % count)
             extra = shards.update_ops(campaign_id, count, status=item.status, ends_at=new_ends, added=added)
         item.inventory, item.ends_at, item.updated_at = new_inventory, new_ends, now
-        return _commit([op, *extra], Reply(200, body(item)), idem)
+        return store.Plan([op, *extra], Reply(200, body(item)))
 
-    reply = points.retrying(attempt)
+    reply = store.run(decide, idem)
     shards.forget(campaign_id)
     return reply
 

@@ -16,13 +16,12 @@ import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from chalicelib import clock, idempotency, store
+from chalicelib import clock, store
 from chalicelib.campaigns import shards
 from chalicelib.config import rules
-from chalicelib.errors import Conflict, NotFound, ValidationError
+from chalicelib.errors import Conflict, DiemError, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.partners import guard
-from chalicelib.points import service as points
 from chalicelib.store import Redemption, Voucher
 from chalicelib.store.pages import page
 from chalicelib.vouchers import codes, views
@@ -63,11 +62,12 @@ def _redemption_body(item: Redemption) -> dict[str, Any]:
 
 
 def redeem(partner_id: str, raw_code: str, order_ref: str, store_id: str | None, idem: Idempotency | None) -> Reply:
-    """issued -> redeemed: 201 `{redemption_id, code, order_ref, redeemed_at, store_id}`."""
+    """issued -> redeemed: 201 `{redemption_id, code, order_ref, redeemed_at, store_id}`.
+    One TransactWriteItems and no read: every check is the voucher's condition."""
     code = _code(partner_id, raw_code)
-    redemption_id = "rd_" + secrets.token_hex(12)  # kept by this request's retries
+    redemption_id = "rd_" + secrets.token_hex(12)  # one per request: its retries meet it
 
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         now_iso = clock.iso(clock.now())
         redemption = Redemption(
             redemption_id,
@@ -95,55 +95,39 @@ def redeem(partner_id: str, raw_code: str, order_ref: str, store_id: str | None,
             store.put(redemption, condition=Redemption.redemption_id.does_not_exist(), label=REDEMPTION),
         ]
         body = {k: v for k, v in _redemption_body(redemption).items() if k != "reversed_at"}
-        try:
-            return idempotency.commit(ops, Reply(201, body), idem)
-        except store.Cancelled as cancelled:
-            if cancelled.failed(VOUCHER):
-                old = cancelled.old_item(VOUCHER)
-                mine = Voucher.from_raw_data(old) if old else None
-                if mine is not None and mine.redemption_id == redemption_id:
-                    # an earlier attempt of this request committed; its answer was lost
-                    return Reply(201, {**body, "redeemed_at": mine.redeemed_at})
-                _refuse(partner_id, old, now_iso)
-            if cancelled.conflict:
-                raise points.Retry() from None
-            raise
+        return store.Plan(ops, Reply(201, body), {VOUCHER: lambda old: _refusal(partner_id, old, now_iso)})
 
-    return points.retrying(attempt)
+    return store.run(decide, idem)
 
 
-def _refuse(partner_id: str, raw: dict[str, Any] | None, now_iso: str) -> None:
+def _refusal(partner_id: str, raw: dict[str, Any] | None, now_iso: str) -> DiemError:
     """Why the voucher could not be redeemed, from its item as it was."""
     old = Voucher.from_raw_data(raw) if raw else None
     if old is None or old.partner_id != partner_id:
-        guard.unknown(partner_id)
+        try:
+            guard.unknown(partner_id)
+        except DiemError as refusal:
+            return refusal
+    assert old is not None
     status = views.effective_status(old.status, old.expires_at, now_iso)
     if status == "redeemed":
-        raise Conflict("This voucher has already been redeemed.", "ALREADY_REDEEMED")
+        return Conflict("This voucher has already been redeemed.", "ALREADY_REDEEMED")
     if status == "expired":
-        raise Conflict("This voucher has expired.", "VOUCHER_EXPIRED")
-    raise Conflict(f"This voucher is {status} and cannot be redeemed.", "VOUCHER_NOT_REDEEMABLE")
+        return Conflict("This voucher has expired.", "VOUCHER_EXPIRED")
+    return Conflict(f"This voucher is {status} and cannot be redeemed.", "VOUCHER_NOT_REDEEMABLE")
 
 
 def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Reply:
     """redeemed -> issued again (or expired, if past its expiry), within 30 days,
     by the partner that redeemed: 200 `{redemption_id, reversed_at, voucher_status}`."""
 
-    tried: dict[str, str] = {}  # reversed_at -> voucher status written by this request's attempts
-
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         try:
             redemption = Redemption.get(redemption_id, consistent_read=True) if len(redemption_id) <= 64 else None
         except Redemption.DoesNotExist:
             redemption = None
         if redemption is None or redemption.partner_id != partner_id:
             raise NotFound("No such redemption.")
-        if redemption.reversed_at in tried:
-            # an earlier attempt of this request committed; its answer was lost
-            reversed_at = redemption.reversed_at
-            return Reply(
-                200, {"redemption_id": redemption_id, "reversed_at": reversed_at, "voucher_status": tried[reversed_at]}
-            )
         if redemption.reversed_at:
             raise Conflict("This redemption has already been reversed.", "INVALID_STATE")
         now = clock.now()
@@ -182,14 +166,10 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
             shards.reversed_op(voucher.campaign_id, int(voucher.shard)),
         ]
         body = {"redemption_id": redemption_id, "reversed_at": now_iso, "voucher_status": status}
-        tried[now_iso] = status
-        try:
-            return idempotency.commit(ops, Reply(200, body), idem)
-        except store.Cancelled as cancelled:
-            # reversed or changed meanwhile: read again and answer from there
-            raise points.Retry() from cancelled
+        # reversed or changed meanwhile: decided again from a fresh read
+        return store.Plan(ops, Reply(200, body))
 
-    return points.retrying(attempt)
+    return store.run(decide, idem)
 
 
 def _bound(text: str | None, end: bool) -> str | None:

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
 
-from chalicelib import clock, idempotency, store
+from chalicelib import clock, store
 from chalicelib.auth import new_api_key
 from chalicelib.config import rules
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.idempotency import Idempotency, Reply
-from chalicelib.points import service as points
 from chalicelib.store import ApiKey, Partner
 
 LABEL = "partner"
 MAX_LIVE_KEYS = 20
 
 
-def _commit(ops: list[store.Op], reply: Reply, secret: dict[str, Any], idem: Idempotency | None) -> Reply:
-    """Commit, storing the reply without the key; return it with the key."""
-    stored = idempotency.commit(ops, reply, idem)
-    if stored is not reply:  # another request with this key won: never show its key
-        return stored
-    return Reply(reply.status, {**reply.body, **secret})
+def _with_key(ops: list[store.Op], stored: Reply, key: str) -> store.Plan:
+    """A plan whose reply shows the new key once; the record keeps it without
+    (a replay, or another request with this Idempotency-Key, never shows a key)."""
+    return store.Plan(ops, Reply(stored.status, {**stored.body, "api_key": key}), stored=stored)
 
 
 def create_partner(name: str, idem: Idempotency | None) -> Reply:
@@ -50,14 +46,14 @@ def create_partner(name: str, idem: Idempotency | None) -> Reply:
             label="key",
         ),
     ]
-    reply = Reply(201, {"partner_id": partner_id, "name": name, "api_key": None})
-    return _commit(ops, reply, {"api_key": key}, idem)
+    stored = Reply(201, {"partner_id": partner_id, "name": name, "api_key": None})
+    return store.run(lambda _: _with_key(ops, stored, key), idem)
 
 
 def rotate_key(partner_id: str, idem: Idempotency | None) -> Reply:
     """201 `{api_key}`; the partner's current keys expire in 24 h."""
 
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         try:
             partner = Partner.get(partner_id, consistent_read=True) if len(partner_id) <= 64 else None
         except Partner.DoesNotExist:
@@ -96,11 +92,6 @@ def rotate_key(partner_id: str, idem: Idempotency | None) -> Reply:
                         label=f"old:{old.key_hash[:12]}",
                     )
                 )
-        try:
-            return _commit(ops, Reply(201, {"api_key": None}), {"api_key": key}, idem)
-        except store.Cancelled as cancelled:
-            if cancelled.failed(LABEL) or cancelled.conflict:
-                raise points.Retry() from None
-            raise
+        return _with_key(ops, Reply(201, {"api_key": None}), key)
 
-    return points.retrying(attempt)
+    return store.run(decide, idem)

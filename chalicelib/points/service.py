@@ -4,15 +4,13 @@ ledger entries and idempotency record as one DynamoDB transaction."""
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from chalicelib import clock, idempotency, observability, store, tiers
+from chalicelib import clock, observability, store, tiers
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import rules as points_rules
@@ -21,26 +19,6 @@ from chalicelib.store import LedgerEntry, Subscriber
 from chalicelib.tiers import TierState
 
 BALANCE = "balance"
-# optimistic concurrency on one subscriber's item: enough attempts for a burst of
-# writers to the same account; a caller that still loses gets a retry-safe 409
-MAX_ATTEMPTS = 25
-
-
-class Retry(Exception):
-    """Another writer changed the balance item between our read and our write."""
-
-
-def retrying(operation: Callable[[], Any], attempts: int = MAX_ATTEMPTS) -> Any:
-    """Run `operation`, again on `Retry` (a real conflict), with jittered backoff."""
-    for attempt in range(attempts):
-        try:
-            return operation()
-        except Retry:
-            if attempt + 1 == attempts:
-                break
-            observability.count("DynamoDBRetries")
-            time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
-    raise Conflict("The account is busy; please retry.", "INVALID_STATE")
 
 
 # -- reading ---------------------------------------------------------------
@@ -134,51 +112,38 @@ def account_ops(before_seq: int, account: Account, entries: list[Entry], now: da
 
 @dataclass(frozen=True)
 class Change:
-    """What a use case wants written: the new account, its entries, extra items, the reply."""
+    """What a use case wants written: the new account, its entries, extra items,
+    the reply, and what a failed condition of an extra label means."""
 
     account: Account
     entries: list[Entry]
     reply: Reply
     extra: tuple[store.Op, ...] = ()
+    on_failure: Mapping[str, store.Meaning] = field(default_factory=dict)
 
 
-def apply(
-    msisdn: str,
-    decide: Callable[[Account, date], Change],
-    idem: Idempotency | None,
-    on_cancel: Callable[[store.Cancelled, Account], Reply | None] | None = None,
-) -> Reply:
-    """Read, decide, commit as one transaction; retry when the balance moved meanwhile.
+def plan_change(item: Subscriber, decide: Callable[[Account, date], Change], now: datetime) -> store.Plan:
+    """The plan of one decision on the account read as `item`. Due expiry is
+    applied first, so the stored balance never counts expired points."""
+    today = clock.local_date(now)
+    account = to_account(item)
+    expired_account, expired_entries = account.expire(today)
+    change = decide(expired_account, today)
+    if not expired_entries and not change.entries and not change.extra and change.account == account:
+        return store.Plan((), change.reply)
+    ops = account_ops(account.seq, change.account, [*expired_entries, *change.entries], now)
+    return store.Plan([*ops, *change.extra], change.reply, change.on_failure)
 
-    Due expiry is applied first, so the stored balance never counts expired points.
-    """
 
-    def attempt() -> Reply:
-        item = load(msisdn)
-        now = clock.now()
-        today = clock.local_date(now)
-        account = to_account(item)
-        expired_account, expired_entries = account.expire(today)
-        change = decide(expired_account, today)
-        if not expired_entries and not change.entries and not change.extra and change.account == account:
-            return change.reply
-        ops = account_ops(account.seq, change.account, [*expired_entries, *change.entries], now)
-        try:
-            return idempotency.commit([*ops, *change.extra], change.reply, idem, pinned=True)
-        except store.Cancelled as cancelled:
-            if on_cancel is not None:
-                answer = on_cancel(cancelled, account)
-                if answer is not None:
-                    return answer
-            if cancelled.failed(BALANCE) or cancelled.conflict:
-                raise Retry() from None
-            if any(label.startswith("ledger:") for label in cancelled.reasons):
-                # an entry keyed by its cause exists: applied by an attempt whose
-                # answer was lost, or by a concurrent run; read again and decide
-                raise Retry() from None
-            raise
+def apply(msisdn: str, decide: Callable[[Account, date], Change], idem: Idempotency | None) -> Reply:
+    """Read the account, decide, commit through the kernel (a balance that moved
+    meanwhile is a stale read: the kernel decides again on a fresh read)."""
 
-    return retrying(attempt)
+    def plan(fresh: store.Fresh) -> store.Plan:
+        item = Subscriber.from_raw_data(fresh[BALANCE]) if BALANCE in fresh else load(msisdn)
+        return plan_change(item, decide, clock.now())
+
+    return store.run(plan, idem)
 
 
 # -- use cases -------------------------------------------------------------
@@ -190,23 +155,22 @@ def accrue(
     """Apply a paid spend event exactly once (201; a repeat of the event_id is 200, same body)."""
     occurred_on = clock.local_date(occurred_at)
 
+    def duplicate(old: dict[str, Any] | None) -> Reply | None:
+        """The event's entry exists: it was applied before; the same answer, as 200."""
+        if old is None:
+            return None
+        observability.count("DuplicateSpendEvents")
+        entry = LedgerEntry.from_raw_data(old)
+        return Reply(200, _earn_body(event_id, msisdn, int(entry.rank_points), int(entry.points), entry.tier_after))
+
     def decide(account: Account, today: date) -> Change:
         if occurred_on < account.activated_on:
             raise Conflict("The event predates the current owner's activation.", "INVALID_STATE")
         updated, entry = account.earn(event_id, amount_vnd, service, occurred_on, today)
-        return Change(
-            updated,
-            [entry],
-            Reply(201, _earn_body(event_id, msisdn, entry.rank_points, entry.points, updated.tier.tier)),
-        )
+        body = _earn_body(event_id, msisdn, entry.rank_points, entry.points, updated.tier.tier)
+        return Change(updated, [entry], Reply(201, body), on_failure={f"ledger:{entry.entry_id}": duplicate})
 
-    def on_cancel(cancelled: store.Cancelled, account: Account) -> Reply | None:
-        if cancelled.failed(f"ledger:earn:{event_id}"):
-            observability.count("DuplicateSpendEvents")
-            return _replay_event(account.owner_id, event_id, msisdn)
-        return None
-
-    return apply(msisdn, decide, idem, on_cancel)
+    return apply(msisdn, decide, idem)
 
 
 def _earn_body(event_id: str, msisdn: str, rank_points: int, spendable: int, tier: str) -> dict[str, Any]:
@@ -218,22 +182,10 @@ def _earn_body(event_id: str, msisdn: str, rank_points: int, spendable: int, tie
     }
 
 
-def _replay_event(owner_id: str, event_id: str, msisdn: str) -> Reply:
-    entry = LedgerEntry.get(owner_id, f"earn:{event_id}", consistent_read=True)
-    return Reply(200, _earn_body(event_id, msisdn, int(entry.rank_points), int(entry.points), entry.tier_after))
-
-
 def adjust(msisdn: str, points: int, reason: str, actor: str, idem: Idempotency | None) -> Reply:
     """Operator credit or debit of spendable points; a debit never goes below 0."""
+    # one entry per request: a retry of an attempt that committed meets it (see store.kernel)
     entry_id = f"adjust:{idem.record_id[:32] if idem else _random_id()}"
-
-    def on_cancel(cancelled: store.Cancelled, account: Account) -> Reply | None:
-        if not cancelled.failed(f"ledger:{entry_id}"):
-            return None
-        # this request's own entry: an attempt committed and its answer was lost
-        entry = LedgerEntry.get(account.owner_id, entry_id, consistent_read=True)
-        body = _entry_body(entry.entry_id, entry.kind, int(entry.points), int(entry.balance_after), entry.at, entry.ref)
-        return Reply(201, body)
 
     def decide(account: Account, today: date) -> Change:
         if points > 0:
@@ -244,7 +196,7 @@ def adjust(msisdn: str, points: int, reason: str, actor: str, idem: Idempotency 
         body = _entry_body(entry.entry_id, entry.kind, entry.points, updated.balance, clock.iso(clock.now()), reason)
         return Change(updated, [entry], Reply(201, body))
 
-    return apply(msisdn, decide, idem, on_cancel)
+    return apply(msisdn, decide, idem)
 
 
 def _random_id() -> str:

@@ -1,11 +1,13 @@
 """Data access: the table models, binding them to the configured endpoint,
-batched reads and one-transaction writes.
+batched reads, and the one commit protocol.
 
-Domain packages read through the models or `batch_get`, and hand `commit` a
-list of write operations that DynamoDB applies as one transaction.
+Domain packages read through the models or `batch_get`, and give the kernel
+(`run`) a function that decides a `Plan` of labelled writes; the kernel
+commits it as one transaction, retry-safe (see `store.kernel`).
 """
 
 from chalicelib.store.binding import bind, clients
+from chalicelib.store.kernel import Fresh, Meaning, Plan, run
 from chalicelib.store.models import (
     MODELS,
     ApiKey,
@@ -18,17 +20,7 @@ from chalicelib.store.models import (
     Subscriber,
     Voucher,
 )
-from chalicelib.store.transact import (
-    Cancelled,
-    InProgress,
-    Op,
-    TokenReused,
-    batch_get,
-    check,
-    commit,
-    put,
-    update,
-)
+from chalicelib.store.transact import Cancelled, Op, batch_get, check, error_code, put, update
 
 __all__ = [
     "MODELS",
@@ -36,20 +28,22 @@ __all__ = [
     "Campaign",
     "Cancelled",
     "Counter",
+    "Fresh",
     "IdempotencyRecord",
-    "InProgress",
     "LedgerEntry",
+    "Meaning",
     "Op",
     "Partner",
+    "Plan",
     "Redemption",
     "Subscriber",
-    "TokenReused",
     "Voucher",
     "batch_get",
     "bind",
     "check",
     "clients",
-    "commit",
+    "error_code",
     "put",
+    "run",
     "update",
 ]

@@ -7,9 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pynamodb.models import Model
-
 from chalicelib import config
+from chalicelib.store import pynamo
 from chalicelib.store.models import MODELS
 
 _lock = threading.Lock()
@@ -33,8 +32,8 @@ def _new_client(settings: config.Settings) -> Any:
 
     session = botocore.session.get_session()
     if settings.dynamodb_endpoint:
-        # DynamoDB Local keeps one database per access key: always the same
-        # fixed key locally; on AWS the function's role
+        # a local engine takes any credentials: a fixed pair, so nothing is
+        # looked up; on AWS the function's role
         session.set_credentials("local", "local")
     return session.create_client(
         "dynamodb",
@@ -61,10 +60,11 @@ def bind() -> None:
             meta.table_name = s.table_prefix + meta.base_name
             meta.host = s.dynamodb_endpoint
             meta.region = s.region
-            model._connection = None
-            # PynamoDB's own method: the models' override would bind again
-            Model._get_connection.__func__(model).connection._client = _client
+            pynamo.share_client(model, _client)
         _bound = wanted
+
+
+pynamo.set_binder(bind)
 
 
 def client() -> Any:

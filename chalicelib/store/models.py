@@ -7,8 +7,6 @@ points the models at the configured prefix and endpoint.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
@@ -23,6 +21,8 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
+from chalicelib.store.pynamo import BoundModel
+
 
 class _Meta:
     billing_mode = "PAY_PER_REQUEST"
@@ -30,15 +30,7 @@ class _Meta:
     host = None
 
 
-class _Model(Model):
-    """Binds the tables to the configured prefix and endpoint on first use."""
-
-    @classmethod
-    def _get_connection(cls) -> Any:
-        from chalicelib.store.binding import bind
-
-        bind()
-        return super()._get_connection()
+_Model = BoundModel
 
 
 def _meta(base_name: str) -> type:

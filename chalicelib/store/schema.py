@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
+from chalicelib.store import pynamo
 from chalicelib.store.models import MODELS
 
 
@@ -26,7 +27,7 @@ def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def table_definition(model: type[Model], prefix: str) -> dict[str, Any]:
     """The CreateTable request (boto3 shape) for one model."""
-    schema = model._get_schema()
+    schema = pynamo.schema_of(model)
     definition: dict[str, Any] = {
         "TableName": prefix + model.Meta.base_name,
         "KeySchema": _key_schema(schema["key_schema"]),

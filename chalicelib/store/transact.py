@@ -1,28 +1,37 @@
-"""Batched reads and all-or-nothing writes.
+"""Batched reads and the raw all-or-nothing write.
 
 Each write operation carries a `label`: what it means when its condition
 fails (`"balance"`, `"stock"`, `"idempotency"` ...). When DynamoDB cancels a
-transaction, `Cancelled` says which labels failed and with what item, so the
-domain maps the cancellation to a precise error without another read.
+transaction, `Cancelled` says which labels failed and with what old item
+(every write asks for `ReturnValuesOnConditionCheckFailure=ALL_OLD`), so the
+kernel (`store.kernel`) maps a cancellation to a precise answer without
+another read. Use cases never call `send` themselves: they hand the kernel a
+plan.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from chalicelib.store import pynamo
 from chalicelib.store.binding import bind, client
 
 M = TypeVar("M", bound=Model)
 _FAIL_VALUES = "ALL_OLD"
+# cancellation reasons that mean "try again" rather than "no"
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingError"}
+)
+_AMBIGUOUS_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "TransactionInProgressException"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,8 @@ class Op:
 
 @dataclass
 class Cancelled(Exception):
-    """DynamoDB cancelled the transaction; `reasons` maps label -> (code, old item)."""
+    """DynamoDB cancelled the transaction; `reasons` maps label -> (code, old item)
+    for every item whose part failed."""
 
     reasons: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
 
@@ -47,21 +57,29 @@ class Cancelled(Exception):
     def old_item(self, label: str) -> dict[str, Any] | None:
         return self.reasons.get(label, ("", None))[1]
 
+    def code(self, label: str) -> str | None:
+        return self.reasons[label][0] if label in self.reasons else None
+
     @property
     def conflict(self) -> bool:
         """Another transaction touched one of our items at the same time."""
         return any(code == "TransactionConflict" for code, _ in self.reasons.values())
 
+    @property
+    def retryable(self) -> bool:
+        """Every failed part is a stale read, a conflict or throttling."""
+        return all(code in RETRYABLE_REASONS or code == "ConditionalCheckFailed" for code, _ in self.reasons.values())
+
     def __str__(self) -> str:
-        return f"transaction cancelled: {self.reasons}"
+        return f"transaction cancelled: { {label: code for label, (code, _) in self.reasons.items()} }"
 
 
-class InProgress(Exception):
-    """The same client request token is being committed by another caller."""
+class Throttled(Exception):
+    """DynamoDB refused the request for capacity, after the SDK's own retries."""
 
 
-class TokenReused(Exception):
-    """The client request token was used within 10 minutes for different writes."""
+class Ambiguous(Exception):
+    """The request may or may not have been applied (a lost answer, a server error)."""
 
 
 def put(model: Model, *, condition: Condition | None = None, label: str = "") -> Op:
@@ -80,11 +98,11 @@ def update(
     label: str = "",
 ) -> Op:
     bind()
-    hk, rk = model_cls._serialize_keys(hash_key, range_key)
-    kwargs = model_cls._get_connection().get_operation_kwargs(
-        hk,
-        range_key=rk,
-        actions=list(actions),
+    kwargs = pynamo.operation_kwargs(
+        model_cls,
+        hash_key,
+        range_key,
+        actions=actions,
         condition=condition,
         return_values_on_condition_failure=_FAIL_VALUES,
     )
@@ -100,53 +118,49 @@ def check(
     label: str,
 ) -> Op:
     bind()
-    hk, rk = model_cls._serialize_keys(hash_key, range_key)
-    kwargs = model_cls._get_connection().get_operation_kwargs(
-        hk, range_key=rk, condition=condition, return_values_on_condition_failure=_FAIL_VALUES
+    kwargs = pynamo.operation_kwargs(
+        model_cls, hash_key, range_key, condition=condition, return_values_on_condition_failure=_FAIL_VALUES
     )
     return Op({"ConditionCheck": kwargs}, label)
 
 
-def request_token(*parts: str) -> str:
-    """A ClientRequestToken (<= 36 chars) derived from an idempotency key, so an
-    SDK retry of a committed transaction is not applied twice by DynamoDB."""
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:36]
+def error_code(exc: BaseException) -> str:
+    """The DynamoDB error code of a botocore or PynamoDB exception ('' if none)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    cause = getattr(exc, "cause_response_code", None)
+    return str(cause or "")
 
 
-def commit(ops: Sequence[Op], token_seed: str | None = None) -> None:
-    """Apply `ops` as one TransactWriteItems; raise `Cancelled` with the reasons.
-
-    With a `token_seed` (an idempotency key, or "" when a condition pins the
-    exact version the writes start from), the ClientRequestToken is derived
-    from the seed and the writes: when the SDK retries after a timeout that hid
-    the commit, DynamoDB answers success without applying it twice, while a
-    recomputed attempt (fresh reads, different writes) gets a token of its own.
-    """
+def send(ops: Sequence[Op], token: str | None = None) -> None:
+    """One TransactWriteItems of `ops`; raises `Cancelled` (with the reasons by
+    label), `Throttled` or `Ambiguous`."""
     labels = [op.label for op in ops]
     if len(set(labels)) != len(labels):
         raise ValueError(f"duplicate labels in one transaction: {labels}")
-    items = [op.request for op in ops]
-    kwargs: dict[str, Any] = {"TransactItems": items}
-    if token_seed is not None:
-        kwargs["ClientRequestToken"] = request_token(token_seed, json.dumps(items, sort_keys=True, default=str))
+    kwargs: dict[str, Any] = {"TransactItems": [op.request for op in ops]}
+    if token is not None:
+        kwargs["ClientRequestToken"] = token
     try:
         client().transact_write_items(**kwargs)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         if code == "TransactionCanceledException":
             reasons = exc.response.get("CancellationReasons") or []
             raise Cancelled(
                 {
-                    label: (reason.get("Code", ""), reason.get("Item"))
+                    label: (str(reason.get("Code", "")), reason.get("Item"))
                     for label, reason in zip(labels, reasons, strict=False)
                     if reason.get("Code") not in (None, "None")
                 }
             ) from exc
-        if code == "TransactionInProgressException":
-            raise InProgress() from exc
-        if code == "IdempotentParameterMismatchException":
-            raise TokenReused() from exc
+        if code in THROTTLING_CODES:
+            raise Throttled(code) from exc
+        if code in _AMBIGUOUS_CODES:
+            raise Ambiguous(code) from exc
         raise
+    except (HTTPClientError, BotocoreConnectionError) as exc:  # a timeout or a dropped connection
+        raise Ambiguous(type(exc).__name__) from exc
 
 
 def batch_get(

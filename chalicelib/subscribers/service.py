@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib import clock, idempotency, store, tiers
+from chalicelib import clock, store, tiers
 from chalicelib.errors import Conflict
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import rules as points_rules
@@ -88,7 +88,7 @@ def put_profile(msisdn: str, profile: dict[str, Any], idem: Idempotency | None) 
     their vouchers cancelled and the tier reset, all in one transaction."""
     activated_on = date.fromisoformat(profile["activated_on"])
 
-    def attempt() -> Reply:
+    def decide(_: store.Fresh) -> store.Plan:
         now = clock.now()
         today = clock.local_date(now)
         try:
@@ -98,27 +98,19 @@ def put_profile(msisdn: str, profile: dict[str, Any], idem: Idempotency | None) 
         if current is None:
             item = _new_item(msisdn, profile, _fresh_account(msisdn, activated_on, today), clock.iso(now))
             op = store.put(item, condition=Subscriber.msisdn.does_not_exist(), label=points.BALANCE)
-            return _commit([op], Reply(201, profile_body(item)), idem)
+            return store.Plan([op], Reply(201, profile_body(item)))
         current_activation = date.fromisoformat(current.activated_on)
         if activated_on < current_activation:
             raise Conflict("activated_on is earlier than the current owner's activation.", "INVALID_STATE")
         if activated_on == current_activation:
-            return _update_profile(current, profile, idem)
-        return _recycle(current, profile, activated_on, today, idem)
+            return _update_profile(current, profile)
+        return _recycle(current, profile, activated_on, today)
 
-    return points.retrying(attempt)
-
-
-def _commit(ops: list[store.Op], reply: Reply, idem: Idempotency | None) -> Reply:
-    try:
-        return idempotency.commit(ops, reply, idem)
-    except store.Cancelled as cancelled:
-        if cancelled.failed(points.BALANCE) or cancelled.conflict:
-            raise points.Retry() from None
-        raise
+    # a profile or balance that moved meanwhile is a stale read: decided again
+    return store.run(decide, idem)
 
 
-def _update_profile(current: Subscriber, profile: dict[str, Any], idem: Idempotency | None) -> Reply:
+def _update_profile(current: Subscriber, profile: dict[str, Any]) -> store.Plan:
     now = clock.iso(clock.now())
     fields = [
         (Subscriber.plan, profile["plan"]),
@@ -131,7 +123,7 @@ def _update_profile(current: Subscriber, profile: dict[str, Any], idem: Idempote
         Subscriber,
         current.msisdn,
         actions=actions,
-        condition=Subscriber.owner_id == current.owner_id,
+        condition=(Subscriber.owner_id == current.owner_id) & (Subscriber.updated_at == current.updated_at),
         label=points.BALANCE,
     )
     current.plan = profile["plan"]
@@ -139,12 +131,10 @@ def _update_profile(current: Subscriber, profile: dict[str, Any], idem: Idempote
     current.province = profile.get("province")
     current.segments = list(profile.get("segments") or [])
     current.updated_at = now
-    return _commit([op], Reply(200, profile_body(current)), idem)
+    return store.Plan([op], Reply(200, profile_body(current)))
 
 
-def _recycle(
-    current: Subscriber, profile: dict[str, Any], activated_on: date, today: date, idem: Idempotency | None
-) -> Reply:
+def _recycle(current: Subscriber, profile: dict[str, Any], activated_on: date, today: date) -> store.Plan:
     now = clock.now()
     old = points.to_account(current)
     ops: list[store.Op] = []
@@ -168,9 +158,5 @@ def _recycle(
     item = _new_item(current.msisdn, profile, _fresh_account(current.msisdn, activated_on, today), clock.iso(now))
     item.seq = old.seq + (1 if old.balance else 0)
     ops.append(store.put(item, condition=Subscriber.seq == old.seq, label=points.BALANCE))
-    try:
-        return _commit(ops, Reply(200, profile_body(item)), idem)
-    except store.Cancelled as cancelled:
-        if any(label.startswith("voucher:") for label in cancelled.reasons):
-            raise points.Retry() from None
-        raise
+    # a voucher redeemed or expired meanwhile: decided again (every failure is a stale read)
+    return store.Plan(ops, Reply(200, profile_body(item)))

@@ -1,5 +1,5 @@
 """Issuing one voucher, for a claim (points for a voucher) or a grant (free):
-one BatchGetItem, the rules, one TransactWriteItems.
+one BatchGetItem, the rules, one TransactWriteItems, committed by the kernel.
 
 The transaction holds: the subscriber's balance (FEFO debit, conditional on
 the `seq` read; a grant only bumps `seq` so a concurrent number recycling
@@ -8,7 +8,9 @@ in window), the per-subscriber claim count (`count < limit`), the voucher
 (`attribute_not_exists(code)`), the ledger entries, and the dedupe record.
 A cancellation is read item by item: a closed campaign or a full count is the
 answer; a stale balance, an emptied shard, a code collision or a conflict is
-retried with fresh reads.
+decided again on fresh reads. The code is drawn once per request, so an
+attempt that committed but whose answer was lost is recognised by the kernel
+from the voucher item its retry meets.
 """
 
 from __future__ import annotations
@@ -18,20 +20,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import clock, idempotency, store
+from chalicelib import clock, store
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import shards
 from chalicelib.config import rules
-from chalicelib.errors import Conflict, NotEligible, NotFound
+from chalicelib.errors import Conflict, DiemError, NotEligible, NotFound
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
-from chalicelib.store import Campaign, Counter, IdempotencyRecord, Subscriber, Voucher
+from chalicelib.store import Campaign, Counter, Subscriber, Voucher
 from chalicelib.vouchers import codes, views
 
 CLAIMS = "claims"
 VOUCHER = "voucher"
-_RETRYABLE = {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 # the reply, given the voucher as the subscriber sees it and the balance after
 Render = Callable[[dict[str, Any], int], Reply]
@@ -45,22 +46,14 @@ def issue(
     source: str,
     render: Render,
     idem: Idempotency | None,
-    read_record: bool = False,
 ) -> Reply:
-    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts.
-
-    `read_record`: read `idem`'s record in the same batch and answer from it
-    if present (a grant's per-subscriber dedupe).
-    """
+    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts."""
     if not campaign_id or len(campaign_id) > campaigns.MAX_ID_LENGTH:
         raise NotFound("No such campaign.")
-    # one code per request: if an attempt committed but its answer was lost, the
-    # next attempt finds this voucher and answers with it instead of issuing another
-    code = codes.new_code()
-    attempts = iter(range(rules().claim_max_attempts))
-    return points.retrying(
-        lambda: _attempt(msisdn, campaign_id, free, source, render, idem, read_record, code, next(attempts) > 0),
-        attempts=rules().claim_max_attempts,
+    code = [codes.new_code()]
+
+    return store.run(
+        lambda _: _plan(msisdn, campaign_id, free, source, render, code), idem, attempts=rules().claim_max_attempts
     )
 
 
@@ -72,32 +65,19 @@ class _Read:
     subscriber: Subscriber
     counter: Counter | None
     shards: dict[int, Counter]
-    issued: Voucher | None = None
 
 
-def _read(
-    msisdn: str, campaign_id: str, idem: Idempotency | None, read_record: bool, code: str, retry: bool
-) -> _Read | Reply:
-    """Subscriber, claim counter, a sample of shards, the campaign unless cached,
-    and the grant's dedupe record if asked (its stored reply is the answer): one BatchGetItem."""
+def _read(msisdn: str, campaign_id: str) -> _Read:
+    """Subscriber, claim counter, a sample of shards and the campaign unless cached: one BatchGetItem."""
     campaign = campaigns.launched(campaign_id)
     sampled = shards.sample(campaign_id, int(campaign.shard_count) if campaign else None)
     subscriber_key = (Subscriber, msisdn, None)
     counter_key = (Counter, shards.claims_key(campaign_id, msisdn), None)
     campaign_key = (Campaign, campaign_id, None)
-    record_key = (IdempotencyRecord, idem.record_id if idem else "", None)
     shard_keys = {n: (Counter, shards.stock_key(campaign_id, n), None) for n in sampled}
     keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
     keys += [campaign_key] if campaign is None else []
-    keys += [record_key] if read_record and idem else []
-    voucher_key = (Voucher, code, None)
-    keys += [voucher_key] if retry else []
     found = store.batch_get(keys)
-
-    if read_record and idem and found[record_key] is not None:
-        stored = idempotency.replay(idem)
-        if stored is not None:
-            return stored
     if campaign is None:
         campaign = found[campaign_key]
         if campaign is None:
@@ -107,31 +87,14 @@ def _read(
     if subscriber is None:
         raise NotFound("No such subscriber.")
     seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
-    return _Read(campaign, subscriber, found[counter_key], seen, found.get(voucher_key))
+    return _Read(campaign, subscriber, found[counter_key], seen)
 
 
-def _attempt(
-    msisdn: str,
-    campaign_id: str,
-    free: bool,
-    source: str,
-    render: Render,
-    idem: Idempotency | None,
-    read_record: bool,
-    code: str,
-    retry: bool,
-) -> Reply:
+def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render, code: list[str]) -> store.Plan:
     now = clock.now()
     now_iso, today = clock.iso(now), clock.local_date(now)
-    read = _read(msisdn, campaign_id, idem, read_record, code, retry)
-    if isinstance(read, Reply):
-        return read
+    read = _read(msisdn, campaign_id)
     campaign, subscriber, counter = read.campaign, read.subscriber, read.counter
-    if read.issued is not None and read.issued.owner_id == subscriber.owner_id:
-        # an earlier attempt of this request committed; its answer was lost
-        balance = points.to_account(subscriber).spendable(today)
-        return render(views.wallet_item(read.issued, now_iso), balance)
-
     # the campaign's status and window: fresh from a shard once launched
     probe = next(iter(read.shards.values()), campaign)
     if not campaign_rules.claimable(probe.status, probe.starts_at, probe.ends_at, now_iso):
@@ -152,21 +115,34 @@ def _attempt(
     updated = current
     price = 0 if free else int(campaign.points_price)
     if price:
-        updated, spend = current.debit(price, today, f"spend:{code}", "spend", campaign_id)
+        updated, spend = current.debit(price, today, f"spend:{code[0]}", "spend", campaign_id)
         entries = [*entries, spend]
-    voucher = _voucher(campaign, subscriber, code, shard, source, now)
+    voucher = _voucher(campaign, subscriber, code[0], shard, source, now)
     ops = [
         *points.account_ops(account.seq, updated, entries, now),
         shards.take_op(campaign_id, shard, now_iso),
         _count_op(campaign_id, msisdn, account.owner_id, limit, mine),
         store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),
     ]
+
+    def stock_failed(old: dict[str, Any] | None) -> DiemError | None:
+        item = Counter.from_raw_data(old) if old else None
+        if item is None or not campaign_rules.claimable(item.status, item.starts_at, item.ends_at, now_iso):
+            return Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
+        shards.remember_empty(campaign_id, shard)
+        return None
+
+    def claims_failed(old: dict[str, Any] | None) -> DiemError | None:
+        item = Counter.from_raw_data(old) if old else None
+        if item is not None and item.owner_id == account.owner_id and int(item.count or 0) >= limit:
+            return Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
+        return None
+
+    def code_taken(old: dict[str, Any] | None) -> None:
+        code[0] = codes.new_code()  # another request's voucher has this code: draw again
+
     reply = render(views.wallet_item(voucher, now_iso), updated.spendable(today))
-    try:
-        return idempotency.commit(ops, reply, idem, pinned=True)
-    except store.Cancelled as cancelled:
-        _explain(cancelled, campaign_id, shard, account.owner_id, limit, now_iso)
-        raise points.Retry() from cancelled
+    return store.Plan(ops, reply, {shards.LABEL: stock_failed, CLAIMS: claims_failed, VOUCHER: code_taken})
 
 
 def _voucher(campaign: Campaign, subscriber: Subscriber, code: str, shard: int, source: str, now: Any) -> Voucher:
@@ -208,23 +184,3 @@ def _count_op(campaign_id: str, msisdn: str, owner_id: str, limit: int, mine: bo
         condition=Counter.counter_id.does_not_exist() | (Counter.owner_id != owner_id),
         label=CLAIMS,
     )
-
-
-def _old_counter(cancelled: store.Cancelled, label: str) -> Counter | None:
-    raw = cancelled.old_item(label)
-    return Counter.from_raw_data(raw) if raw else None
-
-
-def _explain(cancelled: store.Cancelled, campaign_id: str, shard: int, owner_id: str, limit: int, now_iso: str) -> None:
-    """Raise the business answer a cancellation gives; return if it is worth a retry."""
-    if any(code not in _RETRYABLE for code, _ in cancelled.reasons.values()):
-        raise cancelled
-    if cancelled.failed(shards.LABEL):
-        old = _old_counter(cancelled, shards.LABEL)
-        if old is None or not campaign_rules.claimable(old.status, old.starts_at, old.ends_at, now_iso):
-            raise Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
-        shards.remember_empty(campaign_id, shard)
-    if cancelled.failed(CLAIMS):
-        old = _old_counter(cancelled, CLAIMS)
-        if old is not None and old.owner_id == owner_id and int(old.count or 0) >= limit:
-            raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")

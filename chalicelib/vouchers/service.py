@@ -48,6 +48,11 @@ def _grant_identity(base: str, msisdn: str, campaign_id: str) -> Idempotency:
 def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Reply:
     """Free vouchers to up to 1,000 subscribers, each its own transaction,
     each reported: `{msisdn, status: "issued" | <error code>, code?}`."""
+    if idem is not None:
+        # a grant is up to 1,000 transactions: one read of its record spares a replay all of them
+        stored = idempotency.replay(idem)
+        if stored is not None:
+            return stored
     item = campaigns.load(campaign_id)
     if not campaign_rules.claimable(item.status, item.starts_at, item.ends_at, clock.iso(clock.now())):
         raise Conflict("This campaign is not open now.", "CAMPAIGN_NOT_ACTIVE")
@@ -65,7 +70,7 @@ def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Rep
 
         try:
             g = _grant_identity(base, msisdn, campaign_id)
-            reply = issue(msisdn, campaign_id, free=True, source="grant", render=render, idem=g, read_record=True)
+            reply = issue(msisdn, campaign_id, free=True, source="grant", render=render, idem=g)
             return reply.body
         except DiemError as exc:
             return {"msisdn": msisdn, "status": exc.code}
@@ -80,17 +85,8 @@ def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Rep
     reply = Reply(200, {"results": results})
     if idem is None:
         return reply
-
-    def keep() -> Reply:
-        """The whole answer, kept for a replay of the request with the same key."""
-        try:
-            return idempotency.commit([], reply, idem)
-        except store.Cancelled as cancelled:
-            if cancelled.conflict:  # a duplicate of this request writing the record: try again
-                raise points.Retry() from None
-            raise
-
-    return points.retrying(keep)
+    # the whole answer, kept for a replay with the same key (the kernel writes the record)
+    return store.run(lambda _: store.Plan((), reply), idem)
 
 
 def wallet(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
