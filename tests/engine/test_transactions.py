@@ -339,3 +339,52 @@ def test_a_resent_committed_transaction_fails_its_own_conditions(raw: Any, main:
     assert reasons[0]["Item"]["last_ref"] == s("earn:e1")  # our own commit, recognised
     assert reasons[1]["Item"] == {**_key(uid, "ledger#earn:e1"), "points": n(5)}
     assert _get(raw, main, _key(uid, "balance"))["balance"] == n(15)
+
+
+def test_one_number_key_written_two_ways_is_one_item(
+    engine_is_moto: bool, raw: Any, tables: dict[str, str], engine: Any, uid: str
+) -> None:
+    """DynamoDB numbers are normalised: keys `1` and `1.0` are one item, so a
+    transaction naming both is two operations on one item (ValidationException).
+    moto reads them as one item but compares transaction keys as written, and
+    applies both writes. diem's keys are all strings (next test), so this gap
+    cannot reach it."""
+    table = f"{tables['other']}-numbers"
+    engine.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    engine.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    try:
+        raw.put_item(TableName=table, Item={"id": n(1)})
+        assert raw.get_item(TableName=table, Key={"id": {"N": "1.0"}}, ConsistentRead=True)["Item"] == {"id": n(1)}
+        request = [
+            {"Update": {"TableName": table, "Key": {"id": {"N": k}}, "UpdateExpression": f"SET {a} = :v",
+                        "ExpressionAttributeValues": {":v": s(uid)}}}
+            for k, a in (("1", "a"), ("1.0", "b"))
+        ]  # fmt: skip
+        if engine_is_moto:
+            raw.transact_write_items(TransactItems=request)
+            item = raw.get_item(TableName=table, Key={"id": n(1)}, ConsistentRead=True)["Item"]
+            assert item == {"id": n(1), "a": s(uid), "b": s(uid)}
+        else:
+            with pytest.raises(ClientError) as exc:
+                raw.transact_write_items(TransactItems=request)
+            assert code_of(exc) == "ValidationException"
+    finally:
+        engine.delete_table(TableName=table)
+
+
+def test_diem_keys_are_strings() -> None:
+    """Every key attribute of diem's tables and indexes is a string: the
+    number-normalisation gap above cannot reach the product."""
+    from chalicelib.store import schema
+
+    for definition in schema.table_definitions("x-"):
+        types = {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
+        key_names = {k["AttributeName"] for k in definition["KeySchema"]}
+        for index in definition.get("GlobalSecondaryIndexes", []) + definition.get("LocalSecondaryIndexes", []):
+            key_names |= {k["AttributeName"] for k in index["KeySchema"]}
+        assert {name: types[name] for name in key_names} == dict.fromkeys(key_names, "S"), definition["TableName"]
