@@ -167,10 +167,19 @@ OPERATOR = auth("operator", "crm-1")
 MARKETER = auth("marketer", "mkt-1")
 
 
+def _loopback(endpoint: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+
+
 def engine_client(endpoint: str, config: Any = None) -> Any:
-    """A boto3 DynamoDB client for `endpoint` with dummy credentials."""
+    """A boto3 DynamoDB client for `endpoint`: dummy credentials on a loopback
+    engine, the environment's credentials (and region) on any other endpoint."""
     import boto3
 
+    if not _loopback(endpoint):
+        return boto3.client("dynamodb", endpoint_url=endpoint, config=config)
     return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
