@@ -335,7 +335,8 @@ def model(name: str | None) -> type[BaseModel] | None:
         return None
     from chalicelib.api import models
 
-    return getattr(models, name)
+    found: type[BaseModel] = getattr(models, name)
+    return found
 
 
 def _pydantic_message(exc: Any) -> str:
