@@ -118,8 +118,8 @@ class TooManyAttempts(DiemError):
 
     code = "TOO_MANY_ATTEMPTS"
 
-    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: str | None = None, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message, code)
         if retry_after_seconds is None:
             from chalicelib import clock
 
@@ -135,6 +135,12 @@ class Unavailable(DiemError):
     code = "SERVICE_UNAVAILABLE"
     retry_after_seconds = 1
 
-    def __init__(self, message: str = "The service is busy; retry shortly.", retry_after_seconds: int = 1) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str = "The service is busy; retry shortly.",
+        code: str | None = None,
+        *,
+        retry_after_seconds: int = 1,
+    ) -> None:
+        super().__init__(message, code)
         self.retry_after_seconds = max(1, int(retry_after_seconds))

@@ -416,12 +416,15 @@ class Api:
             if spec.owner not in params:
                 raise RouteDeclarationError(f"{where}: owner={spec.owner!r} is not a parameter of its path.")
             if spec.auth != "bearer":
-                raise RouteDeclarationError(f"{where}: an owned route is called with a bearer token.")
+                raise RouteDeclarationError(
+                    f"{where}: an owned route must take a bearer token (not anonymous, not partner)."
+                )
         unknown_roles = set(spec.roles) - set(ROLES)
         if unknown_roles:
             raise RouteDeclarationError(f"{where}: unknown role(s) {sorted(unknown_roles)}.")
         if "partner" in spec.roles and len(spec.roles) > 1:
-            raise RouteDeclarationError(f"{where}: partner routes take an API key, and nothing else.")
+            # e.g. API.md's webhooks (operator, partner): teach _authenticate to take either credential first
+            raise RouteDeclarationError(f"{where}: a route takes an API key (partner) or a bearer token, not both yet.")
         if any(s.method == spec.method and s.path == spec.path for s in self.specs):
             raise RouteDeclarationError(f"{where} is declared twice.")
 
