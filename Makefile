@@ -37,6 +37,7 @@ run: install-run
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(PY) -m infra.build --check
 
 test: install lint

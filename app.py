@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from chalice import AuthResponse, Chalice, Cron
+from chalice.app import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
-from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, page_params, subscriber_in_path
-from chalicelib.subscribers import msisdn_from_path
+from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, not_in_future, page_params
 
 app = Chalice(app_name="diem")
 
@@ -49,6 +48,7 @@ def openapi(call: Call) -> dict[str, Any]:
 @api.route(
     "/v1/subscribers/{msisdn}",
     "PUT",
+    owner="msisdn",
     roles=OPERATOR,
     summary="Create or update a subscriber profile",
     body="SubscriberIn",
@@ -58,21 +58,20 @@ def openapi(call: Call) -> dict[str, Any]:
     errors=(409,),
 )
 def put_subscriber(call: Call) -> Any:
-    msisdn = msisdn_from_path(call.params["msisdn"])
-    return wiring.subscribers().put_profile(msisdn, call.body.model_dump(mode="json"), call.idempotency)
+    return wiring.subscribers().put_profile(call.subscriber, call.body.model_dump(mode="json"), call.idempotency)
 
 
 @api.route(
     "/v1/subscribers/{msisdn}",
     "GET",
+    owner="msisdn",
     roles=SELF_OR_OPERATOR,
     summary="A subscriber's profile and tenure",
     response="SubscriberOut",
     errors=(404,),
 )
 def get_subscriber(call: Call) -> Any:
-    msisdn = subscriber_in_path(call)
-    return wiring.subscribers().get_profile(msisdn)
+    return wiring.subscribers().get_profile(call.subscriber)
 
 
 @api.route(
@@ -88,25 +87,28 @@ def get_subscriber(call: Call) -> Any:
     errors=(404, 409),
 )
 def post_spend_event(call: Call) -> Any:
+    # the model cannot know "now": a charge dated ahead of the clock is refused here
+    not_in_future(call.body.occurred_at, "occurred_at")
     return wiring.accrue_event(call.body, call.idempotency)
 
 
 @api.route(
     "/v1/subscribers/{msisdn}/points",
     "GET",
+    owner="msisdn",
     roles=SELF_OR_OPERATOR,
     summary="Balance, tier and expiring points",
     response="PointsOut",
     errors=(404,),
 )
 def get_points(call: Call) -> Any:
-    msisdn = subscriber_in_path(call)
-    return wiring.points().view(msisdn)
+    return wiring.points().view(call.subscriber)
 
 
 @api.route(
     "/v1/subscribers/{msisdn}/ledger",
     "GET",
+    owner="msisdn",
     roles=SELF_OR_OPERATOR,
     summary="Points history, newest first",
     response="LedgerPage",
@@ -114,13 +116,13 @@ def get_points(call: Call) -> Any:
     errors=(404,),
 )
 def get_ledger(call: Call) -> Any:
-    msisdn = subscriber_in_path(call)
-    return wiring.points().ledger(msisdn, *page_params(call))
+    return wiring.points().ledger(call.subscriber, *page_params(call))
 
 
 @api.route(
     "/v1/subscribers/{msisdn}/adjustments",
     "POST",
+    owner="msisdn",
     roles=OPERATOR,
     summary="Credit or debit spendable points",
     body="AdjustmentIn",
@@ -129,8 +131,8 @@ def get_ledger(call: Call) -> Any:
     errors=(404, 409),
 )
 def post_adjustment(call: Call) -> Any:
-    msisdn = msisdn_from_path(call.params["msisdn"])
-    return wiring.points().adjust(msisdn, call.body.points, call.body.reason, call.who.subject, call.idempotency)
+    b = call.body
+    return wiring.points().adjust(call.subscriber, b.points, b.reason, call.who.subject, call.idempotency)
 
 
 # -- events and schedules ---------------------------------------------------
@@ -145,19 +147,22 @@ def spend_events_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]
 @app.schedule(Cron(5, 17, "*", "*", "?", "*"), name="expire_points")
 def expire_points(event: Any) -> dict[str, int]:
     """00:05 in Asia/Ho_Chi_Minh: expire points whose date has passed."""
-    return wiring.jobs().expire_points()
+    done: dict[str, int] = wiring.jobs().expire_points()
+    return done
 
 
 @app.schedule(Cron(20, 17, "*", "*", "?", "*"), name="tenure_bonuses")
 def tenure_bonuses(event: Any) -> dict[str, int]:
     """00:20 in Asia/Ho_Chi_Minh: credit tenure bonuses of today's anniversaries."""
-    return wiring.jobs().tenure_bonuses()
+    done: dict[str, int] = wiring.jobs().tenure_bonuses()
+    return done
 
 
 @app.schedule(Cron(40, 17, "L", "*", "?", "*"), name="review_tiers")
 def review_tiers(event: Any) -> dict[str, int]:
     """00:40 on the 1st in Asia/Ho_Chi_Minh (17:40 UTC on the last day): apply ended tier cycles."""
-    return wiring.jobs().review_tiers()
+    done: dict[str, int] = wiring.jobs().review_tiers()
+    return done
 
 
 # -- partners, campaigns, vouchers ------------------------------------------
@@ -298,7 +303,7 @@ def end_campaign(call: Call) -> Any:
     errors=(404,),
 )
 def post_claim(call: Call) -> Any:
-    return wiring.vouchers().claim(msisdn_from_path(call.who.subject), call.params["campaign_id"], call.idempotency)
+    return wiring.vouchers().claim(call.subscriber, call.params["campaign_id"], call.idempotency)
 
 
 @api.route(
@@ -317,6 +322,7 @@ def post_grants(call: Call) -> Any:
 @api.route(
     "/v1/subscribers/{msisdn}/vouchers",
     "GET",
+    owner="msisdn",
     roles=SELF_OR_OPERATOR,
     summary="A subscriber's wallet, newest first",
     response="WalletPage",
@@ -324,13 +330,13 @@ def post_grants(call: Call) -> Any:
     errors=(404,),
 )
 def get_wallet(call: Call) -> Any:
-    msisdn = subscriber_in_path(call)
-    return wiring.vouchers().wallet(msisdn, *page_params(call))
+    return wiring.vouchers().wallet(call.subscriber, *page_params(call))
 
 
 @api.route(
     "/v1/subscribers/{msisdn}/offers",
     "GET",
+    owner="msisdn",
     roles=SELF_OR_OPERATOR,
     summary="Active campaigns this subscriber is eligible for now",
     response="OffersOut",
@@ -338,8 +344,7 @@ def get_wallet(call: Call) -> Any:
     errors=(404,),
 )
 def get_offers(call: Call) -> Any:
-    msisdn = subscriber_in_path(call)
-    return wiring.campaigns().offers(msisdn, *page_params(call))
+    return wiring.campaigns().offers(call.subscriber, *page_params(call))
 
 
 @api.route(
@@ -398,4 +403,5 @@ def get_redemptions(call: Call) -> Any:
 @app.schedule(Cron(10, 17, "*", "*", "?", "*"), name="expire_vouchers")
 def expire_vouchers(event: Any) -> dict[str, int]:
     """00:10 in Asia/Ho_Chi_Minh: mark vouchers past expires_at as expired."""
-    return wiring.vouchers().expire_vouchers()
+    done: dict[str, int] = wiring.vouchers().expire_vouchers()
+    return done

@@ -32,6 +32,10 @@ class Settings:
     api_key_cache_seconds: float
     in_lambda: bool
     tracing: bool
+    # a bearer token living longer than this (exp - iat) is refused, however it was signed
+    jwt_max_lifetime_seconds: int = 12 * 3600
+    # how far in the future a caller's timestamp (a spend event's occurred_at) may be
+    max_clock_skew_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ def settings() -> Settings:
         in_lambda=_env("AWS_LAMBDA_FUNCTION_NAME") is not None,
         # X-Ray needs the aws-xray-sdk (a layer) and xray:PutTraceSegments on "*"
         tracing=(_env("DIEM_TRACING", "false") or "").lower() == "true",
+        jwt_max_lifetime_seconds=int(_env("DIEM_JWT_MAX_LIFETIME_SECONDS", "43200") or 43200),
+        max_clock_skew_seconds=int(_env("DIEM_MAX_CLOCK_SKEW_SECONDS", "300") or 300),
     )
 
 

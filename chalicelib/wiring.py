@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 from chalicelib import observability
-from chalicelib.api.http import correlation_id, error_response
+from chalicelib.api.http import correlation_id, unexpected_error_response
 from chalicelib.auth import authenticate_bearer
 from chalicelib.errors import DiemError
 from chalicelib.idempotency import Idempotency, Reply
@@ -77,16 +77,16 @@ def accrue_event(event: Any, idem: Idempotency | None) -> Reply:
 
 
 def http_middleware(event: Any, get_response: Any) -> Any:
-    """Correlation id on every log line and response; never an unlogged 500."""
+    """Correlation id on every log line and response; never an unlogged 500,
+    and throttling that escaped everything else is a 503 with Retry-After."""
     cid = correlation_id(event)
     log = observability.logger()
     log.set_correlation_id(cid)
     try:
         with observability.traced("## http", correlation_id=cid):
             response = get_response(event)
-    except Exception:
-        log.exception("unhandled error", extra={"path": getattr(event, "path", None)})
-        response = error_response(500, "INTERNAL", f"Internal error (reference {cid}).")
+    except Exception as exc:
+        response = unexpected_error_response(exc, event, {"path": getattr(event, "path", None)})
     response.headers["X-Correlation-Id"] = cid
     if response.status_code >= 500:
         observability.count("ServerErrors")

@@ -103,7 +103,7 @@ def main() -> None:
     checks["health"] = http(app, "GET", "/v1/health", "/v1/health")
     checks["openapi"] = http(app, "GET", "/v1/openapi.json", "/v1/openapi.json")
 
-    claims = {"sub": "crm-1", "role": "operator", "exp": int(time.time()) + 60}
+    claims = {"sub": "crm-1", "role": "operator", "iat": int(time.time()), "exp": int(time.time()) + 60}
     token = jwt.encode(claims, os.environ["DIEM_JWT_SECRET"], algorithm="HS256")
     method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:x/api/GET/v1/health"
     verdict = app.bearer({"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": method_arn}, Context())

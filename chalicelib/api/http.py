@@ -1,25 +1,42 @@
-"""HTTP plumbing shared by every route: authentication, roles, request
-parsing, idempotency replay, error mapping and the route registry that the
-OpenAPI document is generated from.
+"""HTTP plumbing shared by every route: authentication, roles, ownership,
+request parsing, idempotency replay, error mapping and the route registry that
+the OpenAPI document is generated from.
 
 A route in `app.py` is declared with `Api.route(...)` and receives a `Call`;
 it calls one service function and returns a body (or a `Reply`).
+
+Before any handler runs, in this order:
+1. authentication (401): the bearer token or the partner's API key;
+2. the role (403): the caller's role is one of the route's `roles`;
+3. ownership (404): a route whose path names a subscriber (`{msisdn}`) must
+   declare `owner="msisdn"`; a subscriber calling it with another MSISDN gets
+   404 NOT_FOUND (whether that number exists is not revealed), an operator
+   passes. A route with `{msisdn}` and no `owner` fails at import;
+4. the body (400): strict UTF-8 JSON, see `parse_json`.
+
+Errors: a `DiemError` is answered with its catalogue status (chalicelib.errors)
+in the error shape, 429 and 503 with `Retry-After`; DynamoDB throttling that
+escapes a service (botocore's or PynamoDB's wrapper of it) is a 503 too, never
+a 500.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
-from chalicelib import idempotency, observability
-from chalicelib.auth import Principal, authenticate_bearer, partner_for_key
-from chalicelib.errors import DiemError, Forbidden, NotFound, Unauthenticated, ValidationError
+from chalicelib import clock, config, idempotency, observability
+from chalicelib.auth import ROLES, Principal, authenticate_bearer, partner_for_key
+from chalicelib.errors import RETRYABLE_STATUSES, DiemError, Forbidden, NotFound, Unauthenticated, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 
 if TYPE_CHECKING:
@@ -60,6 +77,12 @@ class RouteSpec:
     errors: tuple[int, ...]
     extra_statuses: tuple[int, ...] = ()
     metric: str | None = None
+    # the path parameter naming the subscriber whose data this is ("msisdn")
+    owner: str | None = None
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(_PATH_PARAM.findall(self.path))
 
     @property
     def body(self) -> type[BaseModel] | None:
@@ -86,11 +109,20 @@ class Call:
     query: dict[str, str]
     idempotency: Idempotency | None
     headers: dict[str, str] = field(default_factory=dict)
+    # the subscriber this call is about: the owned path MSISDN, normalised and
+    # checked against the caller; else a subscriber caller's own MSISDN
+    msisdn: str | None = None
 
     @property
     def who(self) -> Principal:
         assert self.principal is not None
         return self.principal
+
+    @property
+    def subscriber(self) -> str:
+        """`msisdn`, for routes that always have one."""
+        assert self.msisdn is not None
+        return self.msisdn
 
 
 LIST_QUERY = (
@@ -99,16 +131,202 @@ LIST_QUERY = (
 )
 
 
+_PATH_PARAM = re.compile(r"{(\w+)}")
+# path parameters that name a subscriber: a route with one must declare its owner
+OWNED_PARAMS = ("msisdn",)
+
+
+class RouteDeclarationError(Exception):
+    """A route declared so that the framework could not protect it."""
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    all_headers: dict[str, str | list[str]] = {**JSON, **(headers or {})}
     return Response(
         body=json.dumps({"error": {"code": code, "message": message}}),
         status_code=status,
-        headers={**JSON, **(headers or {})},
+        headers=all_headers,
     )
 
 
+def diem_error_response(exc: DiemError) -> Response:
+    """A `DiemError` in the error shape; 429 and 503 say when to retry."""
+    headers = {}
+    if exc.status in RETRYABLE_STATUSES:
+        headers["Retry-After"] = str(max(1, int(exc.retry_after_seconds or 1)))
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
 def _json_response(status: int, body: Any) -> Response:
-    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=JSON)
+    headers: dict[str, str | list[str]] = {**JSON}
+    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=headers)
+
+
+# -- DynamoDB throttling that escaped a service -------------------------------
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    }
+)
+# cancellation reasons of a TransactWriteItems that a retry may well get past
+_RETRYABLE_CANCELLATIONS = frozenset(
+    {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "TransactionConflict"}
+)
+THROTTLED_RETRY_AFTER_SECONDS = 1
+
+
+def _aws_error(exc: BaseException) -> tuple[str | None, list[Any]]:
+    """The error code and cancellation reasons of a botocore ClientError."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None, []
+    error = response.get("Error")
+    code = error.get("Code") if isinstance(error, dict) else None
+    reasons = response.get("CancellationReasons")
+    return (code if isinstance(code, str) else None), (reasons if isinstance(reasons, list) else [])
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: PynamoDB's `cause`, then the exception chain."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 16:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for inner in (getattr(current, "cause", None), current.__cause__, current.__context__):
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+    return seen
+
+
+def is_throttling(exc: BaseException) -> bool:
+    """DynamoDB said "too much, try again": throttled, over its request limit, a
+    transaction still in progress, or one cancelled only by contention."""
+    for current in _causes(exc):
+        code, reasons = _aws_error(current)
+        if code in THROTTLING_CODES:
+            return True
+        if code == "TransactionCanceledException":
+            codes = {r.get("Code") for r in reasons if isinstance(r, dict)} - {None, "None"}
+            if codes and codes <= _RETRYABLE_CANCELLATIONS:
+                return True
+    return False
+
+
+def unexpected_error_response(exc: BaseException, request: Any, where: dict[str, Any]) -> Response:
+    """A 503 with Retry-After for throttling, else a logged 500 with a reference."""
+    log = observability.logger()
+    if is_throttling(exc):
+        log.warning("DynamoDB throttling outlasted the retries", extra={**where, "error": type(exc).__name__})
+        observability.count("Throttled")
+        return error_response(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "The service is busy; retry shortly.",
+            {"Retry-After": str(THROTTLED_RETRY_AFTER_SECONDS)},
+        )
+    cid = correlation_id(request)
+    log.exception("unhandled error", extra=where)
+    return error_response(500, "INTERNAL", f"Internal error (reference {cid}).")
+
+
+# -- request bodies -----------------------------------------------------------
+
+# deeper than any request model nests; the C parser itself stops near 1,000
+MAX_JSON_DEPTH = 32
+# 19 digits hold any 64-bit integer; the models bound every number far lower
+_MAX_INTEGER_DIGITS = 19
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValidationError(f"Request body repeats the key {key[:40]!r}.")
+        out[key] = value
+    return out
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise ValidationError("Request body has a number too large.")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValidationError("Request body has a number too large.")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValidationError(f"Request body has {text}, which is not JSON.")
+
+
+def _check_strings_and_depth(value: Any) -> None:
+    """No lone surrogate (it cannot be stored as UTF-8) in any key or string,
+    and no nesting deeper than MAX_JSON_DEPTH; iterative, so any depth is safe."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        current, depth = todo.pop()
+        if isinstance(current, str):
+            if _SURROGATE.search(current):
+                raise ValidationError("Request body has a lone UTF-16 surrogate (\\ud800-\\udfff).")
+        elif isinstance(current, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValidationError(f"Request body nests deeper than {MAX_JSON_DEPTH} levels.")
+            if isinstance(current, dict):
+                todo.extend((k, depth) for k in current)
+                todo.extend((v, depth + 1) for v in current.values())
+            else:
+                todo.extend((v, depth + 1) for v in current)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A request body as JSON, strictly: UTF-8 only (RFC 8259; no UTF-16/32
+    guessing, no BOM), no NaN or Infinity, no number beyond 19 digits or a
+    float's range, no lone surrogate, at most MAX_JSON_DEPTH levels, and no
+    repeated key in an object (parsers disagree on which value wins, so an
+    ambiguous body is refused rather than read one way here and another way
+    elsewhere). Anything else is a 400 VALIDATION_ERROR, never a 500."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("Request body is not valid UTF-8.") from None
+    else:
+        text = raw
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise ValidationError(f"Request body nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except ValueError:
+        raise ValidationError("Request body is not valid JSON.") from None
+    _check_strings_and_depth(value)
+    return value
+
+
+def not_in_future(instant: datetime, name: str) -> datetime:
+    """400 if a caller's timestamp is later than now plus the allowed clock skew
+    (DIEM_MAX_CLOCK_SKEW_SECONDS, 5 minutes by default)."""
+    skew = timedelta(seconds=config.settings().max_clock_skew_seconds)
+    if instant > clock.now() + skew:
+        raise ValidationError(f"{name} is in the future (more than {int(skew.total_seconds())} s ahead of now).")
+    return instant
 
 
 def model(name: str | None) -> type[BaseModel] | None:
@@ -117,7 +335,8 @@ def model(name: str | None) -> type[BaseModel] | None:
         return None
     from chalicelib.api import models
 
-    return getattr(models, name)
+    found: type[BaseModel] = getattr(models, name)
+    return found
 
 
 def _pydantic_message(exc: Any) -> str:
@@ -143,6 +362,7 @@ class Api:
         *,
         roles: tuple[str, ...],
         summary: str,
+        owner: str | None = None,
         body: str | None = None,
         body_optional: bool = False,
         response: str | None = None,
@@ -167,7 +387,9 @@ class Api:
                 errors=errors,
                 extra_statuses=extra_statuses,
                 metric=metric,
+                owner=owner,
             )
+            self._check_declaration(spec)
             self.specs.append(spec)
 
             @functools.wraps(handler)
@@ -180,13 +402,40 @@ class Api:
 
         return decorator
 
+    def _check_declaration(self, spec: RouteSpec) -> None:
+        """Refuse, at import, a route the framework could not protect."""
+        where = f"{spec.method} {spec.path}"
+        params = spec.path_params
+        for name in OWNED_PARAMS:
+            if name in params and spec.owner != name:
+                raise RouteDeclarationError(
+                    f"{where} names a subscriber ({{{name}}}) and must declare owner={name!r}, "
+                    "so that another subscriber's number is refused before the handler runs."
+                )
+        if spec.owner is not None:
+            if spec.owner not in params:
+                raise RouteDeclarationError(f"{where}: owner={spec.owner!r} is not a parameter of its path.")
+            if spec.auth != "bearer":
+                raise RouteDeclarationError(
+                    f"{where}: an owned route must take a bearer token (not anonymous, not partner)."
+                )
+        unknown_roles = set(spec.roles) - set(ROLES)
+        if unknown_roles:
+            raise RouteDeclarationError(f"{where}: unknown role(s) {sorted(unknown_roles)}.")
+        if "partner" in spec.roles and len(spec.roles) > 1:
+            # e.g. API.md's webhooks (operator, partner): teach _authenticate to take either credential first
+            raise RouteDeclarationError(f"{where}: a route takes an API key (partner) or a bearer token, not both yet.")
+        if any(s.method == spec.method and s.path == spec.path for s in self.specs):
+            raise RouteDeclarationError(f"{where} is declared twice.")
+
     # -- request handling --------------------------------------------------
 
     def _handle(self, spec: RouteSpec, handler: Callable[[Call], Any], params: dict[str, str]) -> Response:
         request = self.app.current_request
         try:
             principal = self._authenticate(spec, request)
-            call = self._parse(spec, request, principal, params)
+            msisdn = _owned_msisdn(spec, principal, params)
+            call = self._parse(spec, request, principal, params, msisdn)
             # an Idempotency-Key costs no read here: the kernel puts its record in
             # the business transaction and reads it only when refused because of it
             result = handler(call)
@@ -198,15 +447,13 @@ class Api:
                 return _json_response(result.status, result.body)
             return _json_response(spec.status, result)
         except DiemError as exc:
-            if exc.status in (401, 403) and exc.code in ("UNAUTHENTICATED", "FORBIDDEN"):
+            if exc.code in ("UNAUTHENTICATED", "FORBIDDEN"):
                 observability.count("AuthorizationFailures")
             elif exc.code in _COUNTED_REFUSALS:
                 observability.count(_COUNTED_REFUSALS[exc.code])
-            return error_response(exc.status, exc.code, exc.message)
-        except Exception:
-            cid = correlation_id(request)
-            observability.logger().exception("unhandled error", extra={"operation": spec.operation_id})
-            return error_response(500, "INTERNAL", f"Internal error (reference {cid}).")
+            return diem_error_response(exc)
+        except Exception as exc:
+            return unexpected_error_response(exc, request, {"operation": spec.operation_id})
 
     def _authenticate(self, spec: RouteSpec, request: Any) -> Principal | None:
         if spec.auth is None:
@@ -223,7 +470,9 @@ class Api:
             raise Forbidden("This role may not call this operation.")
         return principal
 
-    def _parse(self, spec: RouteSpec, request: Any, principal: Principal | None, params: dict[str, str]) -> Call:
+    def _parse(
+        self, spec: RouteSpec, request: Any, principal: Principal | None, params: dict[str, str], msisdn: str | None
+    ) -> Call:
         body: Any = None
         raw = request.raw_body or b""
         body_model = spec.body
@@ -232,10 +481,7 @@ class Api:
 
             payload: Any
             if raw.strip():
-                try:
-                    payload = json.loads(raw)
-                except (ValueError, UnicodeDecodeError):
-                    raise ValidationError("Request body is not valid JSON.") from None
+                payload = parse_json(raw)
             elif spec.body_optional:
                 payload = {}
             else:
@@ -261,7 +507,24 @@ class Api:
                 "body": body.model_dump(mode="json") if body is not None else None,
             }
             idem = idempotency.key_for(request.headers.get("idempotency-key"), scope, payload_for_hash)
-        return Call(principal, params, body, query, idem, dict(request.headers))
+        return Call(principal, params, body, query, idem, dict(request.headers), msisdn)
+
+
+def _owned_msisdn(spec: RouteSpec, principal: Principal | None, params: dict[str, str]) -> str | None:
+    """The subscriber this call is about, refused (404) if the caller is another
+    subscriber: the owned path parameter, normalised, or a subscriber's own MSISDN."""
+    if spec.owner is None:
+        if principal is not None and principal.role == "subscriber":
+            return principal.subject
+        return None
+    from chalicelib.subscribers import msisdn_from_path
+
+    assert principal is not None  # owned routes take a bearer token (checked at declaration)
+    msisdn = msisdn_from_path(params[spec.owner])
+    if principal.role == "subscriber" and principal.subject != msisdn:
+        # another subscriber's number: do not reveal whether it exists
+        raise NotFound()
+    return msisdn
 
 
 def page_params(call: Call) -> tuple[int, str | None]:
@@ -276,47 +539,33 @@ def page_params(call: Call) -> tuple[int, str | None]:
     return limit, call.query.get("cursor") or None
 
 
-def subscriber_in_path(call: Call) -> str:
-    """The `{msisdn}` of the path, normalised, which the caller must own (or be an operator)."""
-    from chalicelib.subscribers import msisdn_from_path
-
-    msisdn = msisdn_from_path(call.params["msisdn"])
-    require_self_or(call, msisdn, "operator")
-    return msisdn
-
-
-def require_self_or(call: Call, msisdn: str, *roles: str) -> None:
-    """A subscriber may only touch its own MSISDN; `roles` may touch any."""
-    who = call.who
-    if who.role in roles:
-        return
-    if who.role == "subscriber" and who.subject == msisdn:
-        return
-    if who.role == "subscriber":
-        # another subscriber's number: do not reveal whether it exists
-        raise NotFound()
-    raise Forbidden("This role may not call this operation.")
-
-
 def correlation_id(request: Any) -> str:
     """The caller's X-Correlation-Id, else API Gateway's request id, else a new one."""
     headers = getattr(request, "headers", None) or {}
     given = headers.get("x-correlation-id", "")
-    if given and len(given) <= 128 and given.isprintable():
+    if isinstance(given, str) and given and len(given) <= 128 and given.isprintable():
         return given
     context = getattr(request, "context", None) or {}
-    return context.get("requestId") or str(uuid.uuid4())
+    request_id = context.get("requestId")
+    return request_id if isinstance(request_id, str) and request_id else str(uuid.uuid4())
 
 
 __all__ = [
     "LIST_QUERY",
+    "MAX_JSON_DEPTH",
+    "OWNED_PARAMS",
     "Api",
     "Call",
     "QueryParam",
+    "RouteDeclarationError",
     "RouteSpec",
     "Unauthenticated",
     "correlation_id",
+    "diem_error_response",
     "error_response",
+    "is_throttling",
+    "not_in_future",
     "page_params",
-    "require_self_or",
+    "parse_json",
+    "unexpected_error_response",
 ]

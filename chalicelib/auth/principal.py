@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 ROLES = ("subscriber", "marketer", "operator", "partner")
 
@@ -10,13 +13,43 @@ ROLES = ("subscriber", "marketer", "operator", "partner")
 @dataclass(frozen=True)
 class Principal:
     role: str
-    subject: str  # MSISDN for subscribers, partner_id for partners, staff id otherwise
+    # the normalised MSISDN for subscribers, partner_id for partners, staff id otherwise
+    subject: str
+    # when the bearer token was issued (`iat`), None for API keys; a service reading
+    # the subscriber refuses a token issued before the current owner's activation
+    issued_at: datetime | None = None
+    # when the bearer token expires (`exp`): a verdict cached by the gateway's
+    # authorizer must not outlive its token
+    expires_at: datetime | None = None
 
     def to_context(self) -> dict[str, str]:
-        return {"role": self.role, "sub": self.subject}
+        """The authorizer's context (API Gateway passes strings, numbers and booleans)."""
+        context = {"role": self.role, "sub": self.subject}
+        if self.issued_at is not None:
+            context["iat"] = str(int(self.issued_at.timestamp()))
+        if self.expires_at is not None:
+            context["exp"] = str(int(self.expires_at.timestamp()))
+        return context
 
     @classmethod
-    def from_context(cls, context: dict[str, str] | None) -> Principal | None:
-        if context and context.get("role") in ROLES and context.get("sub"):
-            return cls(context["role"], context["sub"])
+    def from_context(cls, context: Mapping[str, object] | None) -> Principal | None:
+        """The principal an authorizer passed on; None if the context holds none
+        or its token has expired since the verdict was cached."""
+        if not context:
+            return None
+        role, sub = context.get("role"), context.get("sub")
+        if role not in ROLES or not isinstance(role, str) or not isinstance(sub, str) or not sub:
+            return None
+        issued_at, expires_at = _instant(context.get("iat")), _instant(context.get("exp"))
+        if expires_at is not None and expires_at.timestamp() <= time.time():
+            return None
+        return cls(role, sub, issued_at, expires_at)
+
+
+def _instant(value: object) -> datetime | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(str(value)), UTC)
+    except (ValueError, OverflowError, OSError):
         return None

@@ -54,7 +54,9 @@ def test_not_a_bearer_header_is_401(subscribers):
 def test_expired_token_is_401(subscribers):
     now = int(time.time())
     expired = jwt.encode(
-        {"sub": ME, "role": "subscriber", "exp": now - 60}, config.settings().jwt_secret, algorithm="HS256"
+        {"sub": ME, "role": "subscriber", "iat": now - 120, "exp": now - 60},
+        config.settings().jwt_secret,
+        algorithm="HS256",
     )
     r = subscribers.get(f"/v1/subscribers/{ME}/points", headers={"Authorization": f"Bearer {expired}"})
     _error(r, 401, "UNAUTHENTICATED")
@@ -154,7 +156,7 @@ def test_rs256_tokens_verified_against_a_jwks_url(tmp_path, monkeypatch):
     monkeypatch.setenv("DIEM_JWT_JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json")
     config.reset()
     try:
-        claims = {"sub": "crm-7", "role": "operator", "exp": int(time.time()) + 60}
+        claims = {"sub": "crm-7", "role": "operator", "iat": int(time.time()), "exp": int(time.time()) + 60}
         good = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "k1"})
         assert authenticate_bearer(f"Bearer {good}").subject == "crm-7"
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
