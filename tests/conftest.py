@@ -8,10 +8,11 @@ for it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -204,3 +205,58 @@ def engine_client_factory(engine_endpoint: str) -> Any:
 def engine(engine_client_factory: Any) -> Any:
     """A raw boto3 DynamoDB client bound to the session's engine."""
     return engine_client_factory()
+
+
+# -- the engine contract suite (tests/engine): raw tables, partitions per test --
+
+
+@pytest.fixture(scope="session")
+def engine_is_moto(engine: Any) -> bool:
+    """Whether the endpoint is moto: the embedded engine (no endpoint given), or
+    a moto server someone pointed `DIEM_TEST_DYNAMODB_ENDPOINT` at (moto answers
+    through werkzeug; AWS and DynamoDB Local do not)."""
+    if not os.environ.get("DIEM_TEST_DYNAMODB_ENDPOINT"):
+        return True
+    headers = engine.list_tables(Limit=1)["ResponseMetadata"].get("HTTPHeaders", {})
+    return "werkzeug" in headers.get("server", "").lower()
+
+
+@pytest.fixture(scope="session")
+def raw(engine_client_factory: Callable[..., Any]) -> Any:
+    """A client that never retries, for asserting the engine's exact answers."""
+    from engine.engine_contract import NO_RETRIES
+
+    return engine_client_factory(NO_RETRIES)
+
+
+@pytest.fixture(scope="module")
+def tables(engine: Any) -> Iterator[dict[str, str]]:
+    """`main`: pk+sk with the sparse KEYS_ONLY index `by-due` (due, sk);
+    `other`: pk only, for reads across tables."""
+    from engine.engine_contract import create_table
+
+    run = uuid.uuid4().hex[:8]
+    made = {
+        "main": create_table(engine, f"diem-contract-{run}-main"),
+        "other": create_table(engine, f"diem-contract-{run}-other", range_key=False, gsi=False),
+    }
+    yield made
+    for name in made.values():
+        with contextlib.suppress(engine.exceptions.ClientError):
+            engine.delete_table(TableName=name)
+
+
+@pytest.fixture
+def main(tables: dict[str, str]) -> str:
+    return tables["main"]
+
+
+@pytest.fixture
+def other(tables: dict[str, str]) -> str:
+    return tables["other"]
+
+
+@pytest.fixture
+def uid() -> str:
+    """A partition prefix no other test (nor an earlier run on a sandbox) uses."""
+    return uuid.uuid4().hex[:12]

@@ -1,4 +1,4 @@
-"""TransactWriteItems as diem's `store.commit` uses it: all or nothing, every
+"""TransactWriteItems as diem's kernel (`store.kernel`) uses it: all or nothing, every
 condition against the state before the transaction, one cancellation reason per
 item in order (with the old item when ALL_OLD was asked), the request limits,
 and ClientRequestToken replay (docs/engine.md "Transactions")."""

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from engine_contract import n, s
 
-from chalicelib import clock, idempotency
+from chalicelib import clock, idempotency, store
 from chalicelib.idempotency import Reply
 from chalicelib.store import Counter, IdempotencyRecord, schema
 
@@ -77,7 +77,7 @@ def test_the_product_treats_an_expired_idempotency_record_as_gone(engine_tables:
     idem = idempotency.key_for("key-1", "scope", {"amount": 1})
     assert idem is not None
     first = Reply(201, {"n": 1})
-    assert idempotency.commit([], first, idem) == first
+    assert store.run(lambda _: store.Plan((), first), idem) == first
 
     stored = IdempotencyRecord.get(idem.record_id, consistent_read=True)
     assert stored.expires_at == datetime(2026, 11, 2, 10, 0, 1, tzinfo=UTC)  # rounded up to whole seconds
@@ -90,5 +90,5 @@ def test_the_product_treats_an_expired_idempotency_record_as_gone(engine_tables:
     assert IdempotencyRecord.count(idem.record_id, consistent_read=True) == 1  # still stored past its TTL
     assert idempotency.replay(idem) is None  # but gone for the product
     second = Reply(201, {"n": 2})
-    assert idempotency.commit([], second, idem) == second
+    assert store.run(lambda _: store.Plan((), second), idem) == second
     assert idempotency.replay(idem) == second
