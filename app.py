@@ -72,7 +72,7 @@ def put_subscriber(call: Call) -> Any:
 )
 def get_subscriber(call: Call) -> Any:
     msisdn = subscriber_in_path(call)
-    return wiring.subscribers().get_profile(msisdn)
+    return wiring.subscribers().shown_to(call.who.role, wiring.subscribers().get_profile(msisdn))
 
 
 @api.route(
@@ -115,7 +115,7 @@ def get_points(call: Call) -> Any:
 )
 def get_ledger(call: Call) -> Any:
     msisdn = subscriber_in_path(call)
-    return wiring.points().ledger(msisdn, *page_params(call))
+    return wiring.points().ledger_shown_to(call.who.role, wiring.points().ledger(msisdn, *page_params(call)))
 
 
 @api.route(
