@@ -160,7 +160,9 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
         op["parameters"] = parameters
     if spec.body is not None:
         op["requestBody"] = {"required": not spec.body_optional, "content": _json(_ref(spec.body))}
-    success = _json(_ref(spec.response)) if spec.response else _json({"type": "object"})
+    # the one reply without a model is this document itself
+    free = {"type": "object", "additionalProperties": True, "description": "An OpenAPI 3.1 document."}
+    success = _json(_ref(spec.response) if spec.response else free)
     for status in (spec.status, *spec.extra_statuses):
         op["responses"][str(status)] = {"description": "Success", "headers": _headers(status), "content": success}
     statuses = set(spec.errors) | {500}
