@@ -103,9 +103,6 @@ def _error_codes() -> list[str]:
 
 ErrorCode = StrEnum("ErrorCode", {code: code for code in _error_codes()})  # type: ignore[misc]
 ErrorCode.__doc__ = "The machine-readable reason of an error answer."
-# a grant's per-subscriber outcome: issued, or the code of the error that subscriber got
-GrantStatus = StrEnum("GrantStatus", {"issued": "issued", **{c.value: c.value for c in ErrorCode}})  # type: ignore[misc]
-GrantStatus.__doc__ = '"issued", or the error code this subscriber got (SOLD_OUT, LIMIT_REACHED, ...).'
 
 
 def _iso_text(value: Any) -> Any:
@@ -465,7 +462,9 @@ class GrantIn(Request):
 
 class GrantResult(Response):
     msisdn: str
-    status: GrantStatus
+    status: Literal["issued"] | ErrorCode = Field(
+        description='"issued", or the error code this subscriber got (SOLD_OUT, LIMIT_REACHED, ...).'
+    )
     code: str | None = Field(default=None, description="The issued voucher's code.")
 
 
