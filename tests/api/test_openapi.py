@@ -269,3 +269,19 @@ def test_a_subscriber_never_sees_staffs_adjustment_reasons(api, shop):
     assert [(e["kind"], e["points"], e["ref"]) for e in mine] == [("adjust", 5_000, None)]
     staff = api.get(f"/v1/subscribers/{ME}/ledger", headers=OPERATOR).data["items"]
     assert [e["ref"] for e in staff] == ["ticket 8812: angry"]
+
+
+def test_few_left_follows_the_stock(api, shop, monkeypatch):
+    from chalicelib.campaigns import service
+
+    monkeypatch.setattr(service, "_STOCK_SECONDS", 0.0)  # no reuse of a read stock within this test
+    campaign_id = _launch(api, shop, "Dozen donuts", 12, per_subscriber_limit=3)
+
+    def few_left():
+        offers = api.get(f"/v1/subscribers/{ME}/offers", headers=SELF).data["items"]
+        return next(o["few_left"] for o in offers if o["campaign_id"] == campaign_id)
+
+    assert few_left() is False  # 12 left
+    for _ in range(2):
+        assert api.post(f"/v1/campaigns/{campaign_id}/claims", headers=SELF).status_code == 201
+    assert few_left() is True  # 10 left
