@@ -318,24 +318,27 @@ def _keep(kind: str, key: str, value: Any, seconds: float) -> None:
 def _names_and_stock(items: list[Campaign]) -> tuple[dict[str, str], dict[str, int]]:
     """Partner names and remaining stock of `items`, from the cache or one
     eventually consistent BatchGetItem (offers are a view, not a claim)."""
-    partner_ids = {c.partner_id for c in items if _cached("partner", c.partner_id) is None}
-    stale = [c for c in items if _cached("stock", c.campaign_id) is None]
-    keys: list[Any] = [(Partner, pid, None) for pid in sorted(partner_ids)]
+    names: dict[str, str] = {}
+    stock: dict[str, int] = {}
+    for c in items:
+        if (name := _cached("partner", c.partner_id)) is not None:
+            names[c.partner_id] = name
+        if (left := _cached("stock", c.campaign_id)) is not None:
+            stock[c.campaign_id] = left
+    wanted = sorted({c.partner_id for c in items} - set(names))
+    stale = [c for c in items if c.campaign_id not in stock]
+    keys: list[Any] = [(Partner, pid, None) for pid in wanted]
     keys += [(Counter, shards.stock_key(c.campaign_id, n), None) for c in stale for n in range(int(c.shard_count))]
     found = store.batch_get(keys, consistent=False) if keys else {}
-    for pid in partner_ids:
+    for pid in wanted:
         partner = found.get((Partner, pid, None))
-        _keep("partner", pid, partner.name if partner is not None else "", _NAME_SECONDS)
+        names[pid] = partner.name if partner is not None else ""
+        _keep("partner", pid, names[pid], _NAME_SECONDS)
     for c in stale:
-        stock = 0
-        for n in range(int(c.shard_count)):
-            counter = found.get((Counter, shards.stock_key(c.campaign_id, n), None))
-            stock += int(counter.stock or 0) if counter is not None else 0
-        _keep("stock", c.campaign_id, stock, _STOCK_SECONDS)
-    return (
-        {c.partner_id: _cached("partner", c.partner_id) or "" for c in items},
-        {c.campaign_id: int(_cached("stock", c.campaign_id) or 0) for c in items},
-    )
+        counters = [found.get((Counter, shards.stock_key(c.campaign_id, n), None)) for n in range(int(c.shard_count))]
+        stock[c.campaign_id] = sum(int(counter.stock or 0) for counter in counters if counter is not None)
+        _keep("stock", c.campaign_id, stock[c.campaign_id], _STOCK_SECONDS)
+    return names, stock
 
 
 def few_left(remaining: int, inventory: int) -> bool:
