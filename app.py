@@ -71,7 +71,7 @@ def put_subscriber(call: Call) -> Any:
     errors=(404,),
 )
 def get_subscriber(call: Call) -> Any:
-    return wiring.subscribers().get_profile(call.subscriber)
+    return wiring.subscribers().shown_to(call.who.role, wiring.subscribers().get_profile(call.subscriber))
 
 
 @api.route(
@@ -116,7 +116,7 @@ def get_points(call: Call) -> Any:
     errors=(404,),
 )
 def get_ledger(call: Call) -> Any:
-    return wiring.points().ledger(call.subscriber, *page_params(call))
+    return wiring.points().ledger_shown_to(call.who.role, wiring.points().ledger(call.subscriber, *page_params(call)))
 
 
 @api.route(

@@ -119,8 +119,19 @@ def auth(role: str, sub: str = "staff-1") -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, sub)}"}
 
 
+def _conforms(method: str, path: str, body: Any) -> None:
+    """A 2xx body fits its route's response model exactly (the models refuse unknown fields)."""
+    import app as app_module
+    from chalicelib.api.openapi import spec_for
+
+    spec = spec_for(app_module.api.specs, method, path)
+    if spec is not None and spec.response is not None:
+        spec.response.model_validate(body)
+
+
 class Api:
-    """The Chalice test client with JSON helpers; an unexpected 500 fails the test."""
+    """The Chalice test client with JSON helpers: an unexpected 500 fails the test,
+    and so does a 2xx body that does not fit its route's response model."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -133,6 +144,8 @@ class Api:
         response = getattr(self.client.http, method.lower())(path, headers=hdrs, body=payload)
         assert response.status_code != 500, f"unexpected 500 from {method} {path}: {response.body!r}"
         response.data = json.loads(response.body) if response.body else None
+        if 200 <= response.status_code < 300 and response.data is not None:
+            _conforms(method, path, response.data)
         return response
 
     def get(self, path: str, **kw: Any) -> Any:

@@ -1,32 +1,145 @@
 """Request and response models of the public contract (API.md).
 
-Requests reject unknown fields and check ranges; responses document what the
-service returns and feed the OpenAPI document.
+Requests are strictly typed: an integer field takes only a JSON integer (not
+`"100"`, `true` or `1.0`), a boolean only `true`/`false`, a date or timestamp
+only its ISO 8601 string; unknown fields are refused. Responses refuse unknown
+fields too, so a reply that shows more than its model says fails the tests
+(tests/conftest.py checks every 2xx body against its route's model), and they
+are the one source of the OpenAPI document: each enum is one named component,
+nested objects are references, timestamps declare `format: date-time`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
-Points = Annotated[int, Field(ge=0, le=10**12)]
-Plan = Literal["prepaid", "postpaid"]
-Service = Literal["mobile", "data", "ftth", "tv", "digital"]
-Tier = Literal["potential", "loyal", "silver", "gold", "diamond"]
+from chalicelib import errors
+
+
+class Tier(StrEnum):
+    """A tier code, lowest first."""
+
+    potential = "potential"
+    loyal = "loyal"
+    silver = "silver"
+    gold = "gold"
+    diamond = "diamond"
+
+
+class Plan(StrEnum):
+    prepaid = "prepaid"
+    postpaid = "postpaid"
+
+
+class Service(StrEnum):
+    """What a paid spend event was for (it sets the earning rate)."""
+
+    mobile = "mobile"
+    data = "data"
+    ftth = "ftth"
+    tv = "tv"
+    digital = "digital"
+
+
+class CampaignStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    paused = "paused"
+    ended = "ended"
+
+
+class VoucherStatus(StrEnum):
+    issued = "issued"
+    redeemed = "redeemed"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+class LedgerKind(StrEnum):
+    earn = "earn"
+    tenure_bonus = "tenure_bonus"
+    spend = "spend"
+    refund = "refund"
+    expire = "expire"
+    adjust = "adjust"
+    forfeit = "forfeit"
+
+
+# Every error code the API answers with (API.md's table, errors.py's classes, the
+# codes raised by name, and INTERNAL for a 500).
+# TODO: once chalicelib.errors.CATALOGUE (code -> (status, meaning)) lands, it is
+# the one list: the enum below already derives from it when it exists.
+_KNOWN_CODES = (
+    "VALIDATION_ERROR",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_ELIGIBLE",
+    "NOT_FOUND",
+    "SOLD_OUT",
+    "INSUFFICIENT_POINTS",
+    "LIMIT_REACHED",
+    "CAMPAIGN_NOT_ACTIVE",
+    "ALREADY_REDEEMED",
+    "VOUCHER_EXPIRED",
+    "VOUCHER_NOT_REDEEMABLE",
+    "INVALID_STATE",
+    "IDEMPOTENCY_IN_PROGRESS",
+    "IDEMPOTENCY_KEY_REUSED",
+    "TOO_MANY_ATTEMPTS",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL",
+)
+
+
+def _error_codes() -> list[str]:
+    catalogue: dict[str, Any] | None = getattr(errors, "CATALOGUE", None)
+    codes = list(catalogue) if catalogue else list(_KNOWN_CODES)
+    return [*codes, *(c for c in ("INTERNAL",) if c not in codes)]
+
+
+ErrorCode = StrEnum("ErrorCode", {code: code for code in _error_codes()})  # type: ignore[misc]
+ErrorCode.__doc__ = "The machine-readable reason of an error answer."
+
+
+def _iso_text(value: Any) -> Any:
+    """Dates and timestamps come as their ISO 8601 strings only (never a number)."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
+Points = Annotated[StrictInt, Field(ge=0, le=10**12)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Segment = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Province = Annotated[str, Field(min_length=1, max_length=64)]
-UtcTimestamp = Annotated[datetime, Field(description="ISO 8601 with a time zone, e.g. 2026-11-23T08:00:00Z")]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+UtcTimestamp = Annotated[
+    datetime,
+    BeforeValidator(_iso_text),
+    Field(description="ISO 8601 with a time zone, e.g. 2026-11-23T08:00:00Z"),
+]
+# what the service writes: ISO 8601 UTC with a Z (clock.iso)
+_UTC_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+Timestamp = Annotated[
+    str,
+    Field(
+        pattern=_UTC_PATTERN,
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-11-23T08:00:00.000Z"],
+    ),
+]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
 
 
 class Response(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
 
 def _aware(value: datetime) -> datetime:
@@ -38,12 +151,12 @@ def _aware(value: datetime) -> datetime:
 # --- errors ------------------------------------------------------------------
 
 
-class ErrorBody(BaseModel):
-    code: str = Field(examples=["SOLD_OUT"])
+class ErrorBody(Response):
+    code: ErrorCode = Field(examples=["SOLD_OUT"])
     message: str = Field(examples=["This campaign has no vouchers left."])
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Response):
     error: ErrorBody
 
 
@@ -56,8 +169,6 @@ class Health(Response):
 
 class SubscriberIn(Request):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -70,9 +181,9 @@ class SubscriberIn(Request):
             ]
         },
     )
-    activated_on: Annotated[date, Field(ge=date(1990, 1, 1), le=date(2999, 12, 31))]
+    activated_on: Annotated[IsoDate, Field(ge=date(1990, 1, 1), le=date(2999, 12, 31))]
     plan: Plan
-    birthday: date | None = None
+    birthday: IsoDate | None = None
     province: Province | None = None
     segments: list[Segment] = Field(default_factory=list, max_length=50)
 
@@ -83,11 +194,13 @@ class SubscriberOut(Response):
     plan: Plan
     birthday: date | None = None
     province: str | None = None
-    segments: list[str]
+    segments: list[str] | None = Field(
+        default=None, description="The CRM's segments: in the operator's view only, never shown to the subscriber."
+    )
     tenure_months: int
     tier: Tier
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def _bounded_time(value: datetime | None) -> datetime | None:
@@ -102,8 +215,6 @@ def _bounded_time(value: datetime | None) -> datetime | None:
 
 class SpendEventIn(Request):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -118,14 +229,14 @@ class SpendEventIn(Request):
     )
     event_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
     msisdn: Annotated[str, Field(min_length=9, max_length=20)]
-    amount_vnd: Annotated[int, Field(ge=0, le=10**11)]
+    amount_vnd: Annotated[StrictInt, Field(ge=0, le=10**11)]
     service: Service
     occurred_at: UtcTimestamp
 
     _bounded = field_validator("occurred_at")(_bounded_time)
 
 
-class Earned(BaseModel):
+class Earned(Response):
     rank_points: int
     spendable_points: int
 
@@ -137,7 +248,7 @@ class SpendEventOut(Response):
     tier: Tier
 
 
-class Expiring(BaseModel):
+class Expiring(Response):
     on: date
     points: int
 
@@ -150,16 +261,19 @@ class PointsOut(Response):
     tier_cycle_ends_on: date | None
     next_tier: Tier | None
     rank_points_to_next_tier: int | None
-    expiring: list[Expiring]
+    expiring: list[Expiring] = Field(description="Points that will expire, by date, soonest first.")
 
 
 class LedgerEntryOut(Response):
     entry_id: str
-    kind: Literal["earn", "tenure_bonus", "spend", "refund", "expire", "adjust", "forfeit"]
+    kind: LedgerKind
     points: int
     balance_after: int
-    at: str
-    ref: str | None
+    at: Timestamp
+    ref: str | None = Field(
+        description="What caused the entry (the spend event, the date, ...). An adjustment's reason is "
+        "the staff's note, shown to operators only: null in the subscriber's own view."
+    )
 
 
 class LedgerPage(Response):
@@ -169,13 +283,11 @@ class LedgerPage(Response):
 
 class AdjustmentIn(Request):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [{"points": -2000, "reason": "Duplicate bonus reversed by support (ticket 8812)"}]
         },
     )
-    points: Annotated[int, Field(ge=-(10**9), le=10**9)]
+    points: Annotated[StrictInt, Field(ge=-(10**9), le=10**9)]
     reason: Annotated[str, Field(min_length=3, max_length=500)]
 
     @field_validator("points")
@@ -190,9 +302,7 @@ class AdjustmentIn(Request):
 
 
 class PartnerIn(Request):
-    model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{"name": "Highlands Coffee"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Highlands Coffee"}]})
     name: ShortText
 
 
@@ -214,24 +324,22 @@ class ApiKeyOut(Response):
 
 class VoucherTemplate(Request):
     title: ShortText
-    value_vnd: Annotated[int, Field(gt=0, le=10**10)] | None = None
-    percent_off: Annotated[int, Field(gt=0, le=100)] | None = None
+    value_vnd: Annotated[StrictInt, Field(gt=0, le=10**10)] | None = None
+    percent_off: Annotated[StrictInt, Field(gt=0, le=100)] | None = None
     terms: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class Eligibility(Request):
     min_tier: Tier | None = None
-    min_tenure_months: Annotated[int, Field(ge=0, le=1200)] | None = None
+    min_tenure_months: Annotated[StrictInt, Field(ge=0, le=1200)] | None = None
     plans: list[Plan] | None = None
     provinces: list[Province] | None = Field(default=None, max_length=100)
-    birthday_month: bool = False
+    birthday_month: StrictBool = False
     segments: list[Segment] | None = Field(default=None, max_length=50)
 
 
 class CampaignIn(Request):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -253,14 +361,14 @@ class CampaignIn(Request):
     name: ShortText
     partner_id: Annotated[str, Field(min_length=1, max_length=64)]
     voucher: VoucherTemplate
-    points_price: Annotated[int, Field(ge=0, le=10**9)]
-    inventory: Annotated[int, Field(ge=1, le=10**8)]
-    per_subscriber_limit: Annotated[int, Field(ge=1, le=1000)] = 1
+    points_price: Annotated[StrictInt, Field(ge=0, le=10**9)]
+    inventory: Annotated[StrictInt, Field(ge=1, le=10**8)]
+    per_subscriber_limit: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
     starts_at: UtcTimestamp
     ends_at: UtcTimestamp
-    voucher_valid_days: Annotated[int, Field(ge=1, le=3650)]
+    voucher_valid_days: Annotated[StrictInt, Field(ge=1, le=3650)]
     eligibility: Eligibility = Field(default_factory=Eligibility)
-    expected_peak_claims_per_second: Annotated[int, Field(ge=0, le=100_000)] = 0
+    expected_peak_claims_per_second: Annotated[StrictInt, Field(ge=0, le=100_000)] = 0
 
     _window = field_validator("starts_at", "ends_at")(_bounded_time)
 
@@ -268,13 +376,13 @@ class CampaignIn(Request):
 class CampaignPatch(Request):
     """After launch, inventory can only grow and the window only lengthen."""
 
-    inventory: Annotated[int, Field(ge=1, le=10**8)] | None = None
+    inventory: Annotated[StrictInt, Field(ge=1, le=10**8)] | None = None
     ends_at: UtcTimestamp | None = None
 
     _window = field_validator("ends_at")(_bounded_time)
 
 
-class CampaignStats(BaseModel):
+class CampaignStats(Response):
     issued: int
     redeemed: int
     reversed: int
@@ -282,23 +390,43 @@ class CampaignStats(BaseModel):
     redemption_rate: float
 
 
+class VoucherTerms(Response):
+    """The voucher a campaign issues: a value in VND or a percentage off."""
+
+    title: str
+    value_vnd: int | None = None
+    percent_off: int | None = None
+    terms: str | None = None
+
+
+class EligibilityRules(Response):
+    """Who may claim (a rule left out admits everyone)."""
+
+    min_tier: Tier | None = None
+    min_tenure_months: int | None = None
+    plans: list[Plan] | None = None
+    provinces: list[str] | None = None
+    birthday_month: bool | None = None
+    segments: list[str] | None = None
+
+
 class CampaignOut(Response):
     campaign_id: str
-    status: Literal["draft", "active", "paused", "ended"]
+    status: CampaignStatus
     name: str
     partner_id: str
-    voucher: dict
+    voucher: VoucherTerms
     points_price: int
     inventory: int
     per_subscriber_limit: int
-    starts_at: str
-    ends_at: str
+    starts_at: Timestamp
+    ends_at: Timestamp
     voucher_valid_days: int
-    eligibility: dict
+    eligibility: EligibilityRules
     expected_peak_claims_per_second: int | None = None
     shard_count: int | None = Field(default=None, description="Inventory shards, from launch on.")
-    created_at: str | None = None
-    updated_at: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
     stats: CampaignStats | None = None
 
 
@@ -314,10 +442,10 @@ class ClaimIn(Request):
 class VoucherOut(Response):
     code: str = Field(examples=["7KQ2-M9XD-4RTW-0CZP-X"])
     campaign_id: str
-    status: Literal["issued", "redeemed", "expired", "cancelled"]
-    expires_at: str
+    status: VoucherStatus
+    expires_at: Timestamp
     title: str | None = None
-    issued_at: str | None = None
+    issued_at: Timestamp | None = None
     value_vnd: int | None = None
     percent_off: int | None = None
 
@@ -328,18 +456,16 @@ class ClaimOut(Response):
 
 
 class GrantIn(Request):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={"examples": [{"msisdns": ["0961234567", "84971112233"]}]},
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"msisdns": ["0961234567", "84971112233"]}]})
     msisdns: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1, max_length=1000)
 
 
-class GrantResult(BaseModel):
+class GrantResult(Response):
     msisdn: str
-    status: str = Field(description='"issued", or the error code for this subscriber (SOLD_OUT, LIMIT_REACHED, ...)')
-    code: str | None = None
+    status: Literal["issued"] | ErrorCode = Field(
+        description='"issued", or the error code this subscriber got (SOLD_OUT, LIMIT_REACHED, ...).'
+    )
+    code: str | None = Field(default=None, description="The issued voucher's code.")
 
 
 class GrantOut(Response):
@@ -351,24 +477,42 @@ class WalletPage(Response):
     next_cursor: str | None
 
 
+class OfferPartner(Response):
+    name: str
+
+
+class OfferOut(Response):
+    """A campaign as the subscriber sees it in the app: what it gives, what it
+    costs, when and how often it can be claimed, and whether it is running out."""
+
+    campaign_id: str
+    name: str
+    partner: OfferPartner
+    voucher: VoucherTerms
+    points_price: int
+    starts_at: Timestamp
+    ends_at: Timestamp
+    per_subscriber_limit: int
+    voucher_valid_days: int
+    few_left: bool = Field(description="Few vouchers are left (from the inventory, refreshed every few seconds).")
+
+
 class OffersOut(Response):
-    items: list[CampaignOut]
+    items: list[OfferOut]
     next_cursor: str | None
 
 
 class PartnerVoucherOut(Response):
     code: str
-    status: Literal["issued", "redeemed", "expired", "cancelled"]
+    status: VoucherStatus
     title: str
     value_vnd: int | None = None
     percent_off: int | None = None
-    expires_at: str
+    expires_at: Timestamp
 
 
 class RedemptionIn(Request):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [{"code": "1R2X-WFE4-8G94-B8YH-N", "order_ref": "POS-2026-000123", "store_id": "HN-042"}]
         },
@@ -382,15 +526,15 @@ class RedemptionOut(Response):
     redemption_id: str
     code: str
     order_ref: str
-    redeemed_at: str
+    redeemed_at: Timestamp
     store_id: str | None = None
-    reversed_at: str | None = None
+    reversed_at: Timestamp | None = None
 
 
 class ReversalOut(Response):
     redemption_id: str
-    reversed_at: str
-    voucher_status: Literal["issued", "expired"]
+    reversed_at: Timestamp
+    voucher_status: VoucherStatus = Field(description="issued again, or expired if it expired meanwhile.")
 
 
 class RedemptionPage(Response):

@@ -22,7 +22,7 @@ from chalicelib.errors import NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
 from chalicelib.points.account import Account
-from chalicelib.store import Campaign, Partner, Subscriber, Voucher
+from chalicelib.store import Campaign, Counter, Partner, Subscriber, Voucher
 from chalicelib.store.pages import page
 
 LABEL = "campaign"
@@ -266,12 +266,89 @@ def offers(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
     who = profile(item, points.to_account(item), today)
     in_window = (Campaign.starts_at <= now_iso) & (Campaign.ends_at > now_iso)
 
-    def render(campaign: Campaign) -> dict[str, Any] | None:
-        eligible = campaign_rules.ineligibility(as_dict(campaign.eligibility), who, today) is None
-        return body(campaign) if eligible else None
+    def eligible(campaign: Campaign) -> Campaign | None:
+        return campaign if campaign_rules.ineligibility(as_dict(campaign.eligibility), who, today) is None else None
 
     query: Callable[..., Any] = lambda **kw: Campaign.by_status.query(  # noqa: E731
         "active", filter_condition=in_window, scan_index_forward=False, **kw
     )
-    result = page(query, limit, cursor, {"status": "active"}, render)
-    return {"items": [c for c in result["items"] if c is not None], "next_cursor": result["next_cursor"]}
+    result = page(query, limit, cursor, {"status": "active"}, eligible)
+    shown = [c for c in result["items"] if c is not None]
+    return {"items": offer_bodies(shown), "next_cursor": result["next_cursor"]}
+
+
+# -- what a subscriber sees of a campaign ----------------------------------------
+
+# an offer is "few left" when at most this share of its inventory remains (and
+# at least FEW_LEFT_MIN vouchers count as few)
+FEW_LEFT_SHARE = 0.1
+FEW_LEFT_MIN = 10
+# per function instance, so a flash sale's offer screens do not read its hot
+# shards on every view: partner names (never changed by the API), stock (seconds)
+_NAME_SECONDS = 300.0
+_STOCK_SECONDS = 10.0
+_seen: dict[tuple[str, str], tuple[float, Any]] = {}
+
+
+def _cached(kind: str, key: str) -> Any | None:
+    entry = _seen.get((kind, key))
+    return entry[1] if entry and entry[0] > time.monotonic() else None
+
+
+def _keep(kind: str, key: str, value: Any, seconds: float) -> None:
+    with _cache_lock:
+        if len(_seen) >= 10 * _CACHE_SIZE:
+            _seen.clear()
+        _seen[(kind, key)] = (time.monotonic() + seconds, value)
+
+
+def _names_and_stock(items: list[Campaign]) -> tuple[dict[str, str], dict[str, int]]:
+    """Partner names and remaining stock of `items`, from the cache or one
+    eventually consistent BatchGetItem (offers are a view, not a claim)."""
+    names: dict[str, str] = {}
+    stock: dict[str, int] = {}
+    for c in items:
+        if (name := _cached("partner", c.partner_id)) is not None:
+            names[c.partner_id] = name
+        if (left := _cached("stock", c.campaign_id)) is not None:
+            stock[c.campaign_id] = left
+    wanted = sorted({c.partner_id for c in items} - set(names))
+    stale = [c for c in items if c.campaign_id not in stock]
+    keys: list[Any] = [(Partner, pid, None) for pid in wanted]
+    keys += [(Counter, shards.stock_key(c.campaign_id, n), None) for c in stale for n in range(int(c.shard_count))]
+    found = store.batch_get(keys, consistent=False) if keys else {}
+    for pid in wanted:
+        partner = found.get((Partner, pid, None))
+        names[pid] = partner.name if partner is not None else ""
+        _keep("partner", pid, names[pid], _NAME_SECONDS)
+    for c in stale:
+        counters = [found.get((Counter, shards.stock_key(c.campaign_id, n), None)) for n in range(int(c.shard_count))]
+        stock[c.campaign_id] = sum(int(counter.stock or 0) for counter in counters if counter is not None)
+        _keep("stock", c.campaign_id, stock[c.campaign_id], _STOCK_SECONDS)
+    return names, stock
+
+
+def few_left(remaining: int, inventory: int) -> bool:
+    return remaining <= max(FEW_LEFT_MIN, int(inventory * FEW_LEFT_SHARE))
+
+
+def offer_bodies(items: list[Campaign]) -> list[dict[str, Any]]:
+    """Campaigns as offers (OfferOut): the partner's name, the voucher, the
+    price, the window, the limit and whether few are left; never the marketer's
+    fields (partner id, eligibility, shards, expected peak)."""
+    names, stock = _names_and_stock(items)
+    return [
+        {
+            "campaign_id": c.campaign_id,
+            "name": c.name,
+            "partner": {"name": names[c.partner_id]},
+            "voucher": as_dict(c.voucher),
+            "points_price": int(c.points_price),
+            "starts_at": c.starts_at,
+            "ends_at": c.ends_at,
+            "per_subscriber_limit": int(c.per_subscriber_limit),
+            "voucher_valid_days": int(c.voucher_valid_days),
+            "few_left": few_left(stock[c.campaign_id], int(c.inventory)),
+        }
+        for c in items
+    ]

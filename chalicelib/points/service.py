@@ -244,6 +244,19 @@ def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
     }
 
 
+# ledger kinds whose `ref` is a member of staff's note (an adjustment's reason)
+_STAFF_NOTES = ("adjust",)
+
+
+def ledger_shown_to(role: str, page: dict[str, Any]) -> dict[str, Any]:
+    """A ledger page as `role` may see it: the operator all of it, the
+    subscriber without staff's reasons for adjustments (`ref` null)."""
+    if role == "operator":
+        return page
+    items = [{**e, "ref": None} if e["kind"] in _STAFF_NOTES else e for e in page["items"]]
+    return {**page, "items": items}
+
+
 def _seq_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None

@@ -40,6 +40,29 @@ def profile_body(item: Subscriber) -> dict[str, Any]:
     }
 
 
+# what a subscriber sees of its own profile (an allow-list: a field added for the
+# operator stays out of the subscriber's view until it is named here)
+SUBSCRIBER_SEES = (
+    "msisdn",
+    "activated_on",
+    "plan",
+    "birthday",
+    "province",
+    "tenure_months",
+    "tier",
+    "created_at",
+    "updated_at",
+)
+
+
+def shown_to(role: str, profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as `role` may see it: the operator all of it, the subscriber
+    not the CRM's segments (late_payer, churn_risk, ...)."""
+    if role == "operator":
+        return profile
+    return {k: v for k, v in profile.items() if k in SUBSCRIBER_SEES}
+
+
 def get_profile(msisdn: str) -> dict[str, Any]:
     return profile_body(points.load(msisdn))
 

@@ -1,0 +1,255 @@
+"""A partner can generate a client from the published document and use it.
+
+The document comes from the app in-process (`GET /v1/openapi.json` through the
+Chalice test client); `openapi-python-client generate --fail-on-warning` turns
+it into a package in a temporary directory, imported from there. The flows run
+through that package against `python -m dev.serve` on 127.0.0.1 (a subprocess,
+like tests/contract/test_schemathesis.py, for the same reason: the embedded
+engine must not share moto's process-global state): a subscriber reads its
+points and offers, claims a voucher and finds it in its wallet; the partner
+looks it up, redeems it, replays the redemption with the same Idempotency-Key,
+gets a 409 parsed into the error model for a second redemption, and reverses it.
+Every reply must parse into its typed model, keeping every field the server sent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.auth import mint_token
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "client-secret-0123456789abcdef0123456789"
+SUBSCRIBER = "84961234567"  # seeded by dev.seed with points; the demo campaign admits everyone
+READY_SECONDS = 90.0
+PACKAGE = "diem_client"
+
+
+# -- the generated package -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from chalice.test import Client
+
+    import app as app_module
+
+    with Client(app_module.app) as local:
+        response = local.http.get("/v1/openapi.json")
+    assert response.status_code == 200
+    where = tmp_path_factory.mktemp("generated")
+    (where / "openapi.json").write_bytes(response.body)
+    (where / "config.yaml").write_text("post_hooks: []\n")  # no formatter needed to import it
+    generator = Path(sys.executable).parent / "openapi-python-client"
+    command = [str(generator), "generate", "--path", "openapi.json", "--config", "config.yaml"]
+    command += ["--output-path", "out", "--fail-on-warning"]
+    done = subprocess.run(command, cwd=where, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"openapi-python-client failed:\n{done.stdout}{done.stderr}"
+    sys.path.insert(0, str(where / "out"))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(where / "out"))
+        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+            del sys.modules[name]
+
+
+def _api(operation: str) -> Any:
+    """A generated operation module by `tag.operation_id`."""
+    return importlib.import_module(f"{PACKAGE}.api.{operation}")
+
+
+def _model(name: str) -> Any:
+    return getattr(importlib.import_module(f"{PACKAGE}.models"), name)
+
+
+# -- the server ---------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        return "".join(self.output[-200:])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _drain(server: Server) -> None:
+    assert server.process.stdout is not None
+    for line in server.process.stdout:
+        server.output.append(line)
+
+
+def _wait_until_ready(server: Server) -> None:
+    """Poll GET /v1/health until it answers 200 (bounded)."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"dev.serve exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if requests.get(f"{server.base}/v1/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the API was not ready within {READY_SECONDS:.0f} s:\n{server.log()}")
+
+
+def _stop(server: Server) -> None:
+    """SIGTERM dev.serve's process group (it stops `chalice local` and the engine)."""
+    process = server.process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "DB_PORT": "0", "DIEM_JWT_SECRET": SECRET}
+    for name in ("DIEM_DYNAMODB_ENDPOINT", "DIEM_TABLE_PREFIX", "SEED"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dev.serve"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    running = Server(f"http://127.0.0.1:{port}", process)
+    reader = threading.Thread(target=_drain, args=(running,), daemon=True)
+    reader.start()
+    try:
+        _wait_until_ready(running)
+        yield running
+    finally:
+        _stop(running)
+        reader.join(timeout=10)
+
+
+def _printed(server: Server, pattern: str) -> str:
+    match = re.search(pattern, server.log())
+    assert match, f"dev.serve did not print {pattern!r}:\n{server.log()}"
+    return match.group(1)
+
+
+# -- checking a reply ---------------------------------------------------------------
+
+
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys, recursively."""
+    if isinstance(value, dict):
+        return {k: _keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keys(v) for v in value]
+    return None
+
+
+def _no_extras(value: Any) -> None:
+    """No generated model holds fields its schema did not name."""
+    assert not getattr(value, "additional_properties", None), value
+    if hasattr(value, "__attrs_attrs__"):
+        for attribute in value.__attrs_attrs__:
+            _no_extras(getattr(value, attribute.name))
+    elif isinstance(value, list):
+        for item in value:
+            _no_extras(item)
+
+
+def typed(response: Any, status: int, model: str) -> Any:
+    """The reply parsed into `model`, with every field the server sent."""
+    assert response.status_code == status, (response.status_code, response.content)
+    parsed = response.parsed
+    assert type(parsed).__name__ == model, (model, parsed)
+    _no_extras(parsed)
+    assert _keys(parsed.to_dict()) == _keys(json.loads(response.content)), "a field was dropped in parsing"
+    assert response.headers.get("X-Correlation-Id")
+    return parsed
+
+
+# -- the flows ----------------------------------------------------------------------
+
+
+def test_subscriber_and_partner_flows_through_the_generated_client(client_package, server):
+    client = client_package
+    token = mint_token("subscriber", SUBSCRIBER, 600, SECRET)
+    me = client.AuthenticatedClient(base_url=server.base, token=token, raise_on_unexpected_status=True)
+    partner_key = _printed(server, r"API key:\s+(\S+)")
+    till = client.AuthenticatedClient(
+        base_url=server.base,
+        token=partner_key,
+        prefix="",
+        auth_header_name="X-Api-Key",
+        raise_on_unexpected_status=True,
+    )
+    campaign_id = _printed(server, r"campaign:\s+(\S+)")
+
+    # the subscriber: points, offers, claim, wallet, ledger
+    points = typed(_api("subscriber.get_points").sync_detailed(SUBSCRIBER, client=me), 200, "PointsOut")
+    assert points.msisdn == SUBSCRIBER and points.balance > 2_000
+    assert isinstance(points.tier, _model("Tier"))
+    offers = typed(_api("subscriber.get_offers").sync_detailed(SUBSCRIBER, client=me), 200, "OffersOut")
+    offer = next(o for o in offers.items if o.campaign_id == campaign_id)
+    assert offer.partner.name == "Highlands Coffee (demo)" and offer.few_left is False
+    assert offer.voucher.value_vnd == 45_000 and offer.starts_at.tzinfo is not None
+    claim_in = _model("ClaimIn")()
+    claimed = typed(
+        _api("subscriber.post_claim").sync_detailed(campaign_id, client=me, body=claim_in, idempotency_key="claim-1"),
+        201,
+        "ClaimOut",
+    )
+    code = claimed.voucher.code
+    assert claimed.balance == points.balance - offer.points_price
+    assert claimed.voucher.status == _model("VoucherStatus").ISSUED
+    wallet = typed(_api("subscriber.get_wallet").sync_detailed(SUBSCRIBER, client=me), 200, "WalletPage")
+    assert code in [v.code for v in wallet.items]
+    ledger = typed(_api("subscriber.get_ledger").sync_detailed(SUBSCRIBER, client=me), 200, "LedgerPage")
+    assert ledger.items[0].kind == _model("LedgerKind").SPEND and ledger.items[0].points == -offer.points_price
+
+    # the partner: look-up, redeem, replay, a second redemption refused, reverse
+    found = typed(_api("partner.get_voucher").sync_detailed(code, client=till), 200, "PartnerVoucherOut")
+    assert found.code == code and found.status == _model("VoucherStatus").ISSUED
+    redeem = _api("partner.post_redemption")
+    body = _model("RedemptionIn")(code=code, order_ref="till-42")
+    first = typed(redeem.sync_detailed(client=till, body=body, idempotency_key="redeem-1"), 201, "RedemptionOut")
+    again = typed(redeem.sync_detailed(client=till, body=body, idempotency_key="redeem-1"), 201, "RedemptionOut")
+    assert again.to_dict() == first.to_dict()
+    refused = typed(redeem.sync_detailed(client=till, body=body, idempotency_key="redeem-2"), 409, "ErrorResponse")
+    assert refused.error.code == _model("ErrorCode").ALREADY_REDEEMED and refused.error.message
+    reversal = _api("partner.post_reversal").sync_detailed(first.redemption_id, client=till, idempotency_key="rev-1")
+    reversed_ = typed(reversal, 200, "ReversalOut")
+    assert reversed_.redemption_id == first.redemption_id
+    assert reversed_.voucher_status == _model("VoucherStatus").ISSUED
+    after = typed(_api("partner.get_voucher").sync_detailed(code, client=till), 200, "PartnerVoucherOut")
+    assert after.status == _model("VoucherStatus").ISSUED
