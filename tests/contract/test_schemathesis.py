@@ -176,7 +176,7 @@ def _demo_ids(text: str) -> dict[str, str]:
         ("partner_id", r"partner:\s+(\S+)"),
         ("api_key", r"API key:\s+(\S+)"),
         ("campaign_id", r"campaign:\s+(\S+)"),
-        ("dynamodb", r"DynamoDB \(embedded\):\s+(\S+)"),
+        ("dynamodb", r"DynamoDB \(embedded engine\):\s+(\S+)"),
     ):
         match = re.search(pattern, text)
         assert match, f"dev.serve did not print the demo {name}:\n{text}"
