@@ -8,8 +8,11 @@ from urllib.parse import unquote
 from chalicelib.errors import ValidationError
 
 _SEPARATORS = re.compile(r"[\s\-.()]")
-_NATIONAL = re.compile(r"^0(\d{9})$")
-_INTERNATIONAL = re.compile(r"^\+?84(\d{9})$")
+# only ASCII digits are digits: `\d` would also take full-width, Arabic-Indic or
+# Devanagari digits, and `84` + a full-width `9` + `71...` would become a second,
+# "shadow" subscriber
+_NATIONAL = re.compile(r"0([0-9]{9})")
+_INTERNATIONAL = re.compile(r"\+?84([0-9]{9})")
 
 
 def normalise_msisdn(raw: str) -> str:
@@ -17,7 +20,7 @@ def normalise_msisdn(raw: str) -> str:
     if not isinstance(raw, str) or len(raw) > 32:
         raise ValidationError("msisdn must be a Vietnamese phone number such as 0961234567.")
     compact = _SEPARATORS.sub("", raw.strip())
-    match = _NATIONAL.match(compact) or _INTERNATIONAL.match(compact)
+    match = _NATIONAL.fullmatch(compact) or _INTERNATIONAL.fullmatch(compact)
     if not match or match.group(1)[0] == "0":
         raise ValidationError("msisdn must be a Vietnamese phone number such as 0961234567.")
     return "84" + match.group(1)

@@ -149,8 +149,10 @@ def test_bad_spend_events_are_400_and_change_nothing(member, raw, why):
 
 
 def test_bad_msisdn_in_path_is_400(member):
-    r = member.get("/v1/subscribers/12345/points", headers=OPERATOR)
-    assert r.status_code == 400 and r.data["error"]["code"] == "VALIDATION_ERROR"
+    # 84 + a full-width 9 (UTF-8 EF BC 99) + 8 ASCII digits: only ASCII digits are digits
+    for msisdn in ("12345", "84%EF%BC%9961234567"):
+        r = member.get(f"/v1/subscribers/{msisdn}/points", headers=OPERATOR)
+        assert r.status_code == 400 and r.data["error"]["code"] == "VALIDATION_ERROR", msisdn
 
 
 def test_bad_list_parameters_are_400(member):

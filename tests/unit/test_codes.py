@@ -83,3 +83,53 @@ def test_every_adjacent_transposition_is_caught():
 )
 def test_malformed_input_is_not_a_code(text):
     assert codes.parse(text) is None
+
+
+def _with_check(data: str) -> str:
+    """`data` (16 symbols, each read by its place in the check alphabet) and its
+    mod-37 check symbol, worked out independently of codes.parse."""
+    value = 0
+    for symbol in data:
+        value = value * 32 + codes.CHECK_SYMBOLS.index(symbol)
+    return data + codes.CHECK_SYMBOLS[value % 37]
+
+
+@pytest.mark.parametrize("extra", ["*", "~", "$", "=", "U"])
+def test_the_check_only_symbols_are_never_data(extra):
+    # Crockford: *~$=U (values 32..36) may stand only in the check position; give each a
+    # check symbol that would match, so only the alphabet rule can refuse it
+    for position in (0, 7, 15):
+        data = "7KQ2M9XD4RTW0CZP"
+        candidate = _with_check(data[:position] + extra + data[position + 1 :])
+        assert codes.parse(candidate) is None, candidate
+
+
+def test_the_check_symbol_is_the_value_mod_37_in_crockfords_check_alphabet():
+    assert codes.CHECK_SYMBOLS == "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"
+    assert codes.parse("0" * 16 + "0") == "0" * 17
+    assert codes.parse("0" * 15 + "1" + "1") == "0" * 15 + "11"
+    # values 32..36 are their own remainder: each check-only symbol is some code's check
+    for value, check in zip(range(32, 37), "*~$=U", strict=True):
+        data = "".join(codes.ALPHABET[(value >> s) & 31] for s in range(75, -1, -5))
+        assert codes.parse(data + check) == data + check
+        assert codes.parse(data + check.lower()) == data + check
+
+
+def test_letters_read_as_digits_only_as_crockford_says():
+    code = _with_check("0000000000000001")
+    assert codes.parse(code.replace("1", "i")) == code
+    assert codes.parse(code.replace("1", "L")) == code
+    assert codes.parse(code.replace("0", "o")) == code
+    # U is not a data symbol and nothing is read as it; J is a symbol of its own (18)
+    assert codes.parse(code.replace("0", "U", 1)) is None
+    assert codes.parse(code[:15] + "J" + code[16]) is None
+    assert codes.parse(_with_check("000000000000000J")) == "000000000000000JJ"
+
+
+def test_hyphens_and_spaces_are_optional_anywhere():
+    code = codes.new_code()
+    assert codes.parse("-".join(code)) == code
+    assert codes.parse(" ".join(code)) == code
+    assert codes.parse(f"  {code[:5]} -{code[5:]}\t") == code
+    assert codes.parse(codes.display(code).replace("-", "")) == code
+    assert codes.display(code).count("-") == 4 and codes.display(code).replace("-", "") == code
