@@ -23,7 +23,7 @@ from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
 from chalicelib.points.account import Account
 from chalicelib.store import Campaign, Counter, Partner, Subscriber, Voucher
-from chalicelib.store.pages import page
+from chalicelib.store.pages import key_names, page
 
 LABEL = "campaign"
 MAX_ID_LENGTH = 64
@@ -170,6 +170,7 @@ def list_campaigns(status: str | None, limit: int, cursor: str | None) -> dict[s
             cursor,
             {"catalogue": "campaign"},
             body,
+            keys=key_names(Campaign, "by-created"),
         )
     return page(
         lambda **kw: Campaign.by_status.query(status, scan_index_forward=False, **kw),
@@ -177,6 +178,7 @@ def list_campaigns(status: str | None, limit: int, cursor: str | None) -> dict[s
         cursor,
         {"status": status},
         body,
+        keys=key_names(Campaign, "by-status"),
     )
 
 
@@ -272,7 +274,7 @@ def offers(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
     query: Callable[..., Any] = lambda **kw: Campaign.by_status.query(  # noqa: E731
         "active", filter_condition=in_window, scan_index_forward=False, **kw
     )
-    result = page(query, limit, cursor, {"status": "active"}, eligible)
+    result = page(query, limit, cursor, {"status": "active"}, eligible, keys=key_names(Campaign, "by-status"))
     shown = [c for c in result["items"] if c is not None]
     return {"items": offer_bodies(shown), "next_cursor": result["next_cursor"]}
 

@@ -23,7 +23,7 @@ from chalicelib.errors import Conflict, DiemError, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.partners import guard
 from chalicelib.store import Redemption, Voucher
-from chalicelib.store.pages import page
+from chalicelib.store.pages import key_names, page
 from chalicelib.vouchers import codes, views
 
 VOUCHER = "voucher"
@@ -202,4 +202,6 @@ def list_redemptions(
             **kw,
         )
 
-    return page(query, limit, cursor, {"partner_id": partner_id}, _redemption_body)
+    return page(
+        query, limit, cursor, {"partner_id": partner_id}, _redemption_body, keys=key_names(Redemption, "by-partner")
+    )

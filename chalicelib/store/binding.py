@@ -31,9 +31,9 @@ def _new_client(settings: config.Settings) -> Any:
     import botocore.session
 
     session = botocore.session.get_session()
-    if settings.dynamodb_endpoint:
-        # a local engine takes any credentials: a fixed pair, so nothing is
-        # looked up; on AWS the function's role
+    if settings.dynamodb_endpoint and _is_loopback(settings.dynamodb_endpoint):
+        # a local engine takes any credentials: a fixed pair, so nothing is looked
+        # up; elsewhere (AWS, a sandbox endpoint) the environment's or the role's
         session.set_credentials("local", "local")
     return session.create_client(
         "dynamodb",
@@ -41,6 +41,19 @@ def _new_client(settings: config.Settings) -> Any:
         endpoint_url=settings.dynamodb_endpoint,
         config=botocore.config.Config(**_CLIENT_CONFIG),
     )
+
+
+def _is_loopback(endpoint: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bind() -> None:

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pynamodb.exceptions import QueryError
+from pynamodb.models import Model
 
 from chalicelib.errors import ValidationError
+from chalicelib.store import pynamo
 
 
 def encode(last_key: dict[str, Any] | None) -> str | None:
@@ -20,8 +22,23 @@ def encode(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str | None, pinned: dict[str, str] | None = None) -> dict[str, Any] | None:
-    """The start key of `cursor`; `pinned` attribute values must match (else 400)."""
+def key_names(model: type[Model], index: str | None = None) -> frozenset[str]:
+    """The attributes a LastEvaluatedKey of `model` (or of its `index`) has:
+    the table's key and, for an index, the index's key."""
+    schema = pynamo.schema_of(model)
+    names = {k["AttributeName"] for k in schema["key_schema"]}
+    if index is not None:
+        found = [i for kind in ("global_secondary_indexes", "local_secondary_indexes") for i in schema[kind]]
+        names |= {k["AttributeName"] for i in found if i["index_name"] == index for k in i["key_schema"]}
+    return frozenset(names)
+
+
+def decode(
+    cursor: str | None, pinned: dict[str, str] | None = None, keys: frozenset[str] | None = None
+) -> dict[str, Any] | None:
+    """The start key of `cursor`; `pinned` attribute values must match and its
+    attribute names must be exactly `keys` (else 400): an engine may answer a
+    start key that does not fit the index with a 500 (moto does)."""
     if not cursor:
         return None
     try:
@@ -41,7 +58,7 @@ def decode(cursor: str | None, pinned: dict[str, str] | None = None) -> dict[str
         )
     except (ValueError, TypeError, UnicodeDecodeError):
         valid = False
-    if not valid:
+    if not valid or (keys is not None and set(key) != keys):
         raise ValidationError("cursor is not valid.")
     for name, expected in (pinned or {}).items():
         if key.get(name, {}).get("S") != expected:
@@ -54,10 +71,13 @@ def page(
     limit: int,
     cursor: str | None,
     pinned: dict[str, str],
-    render: Callable[[Any], dict[str, Any]],
+    render: Callable[[Any], Any],
+    *,
+    keys: frozenset[str],
 ) -> dict[str, Any]:
-    """Run one page of a PynamoDB query: `{"items": [...], "next_cursor": ...}`."""
-    results = query(limit=limit, last_evaluated_key=decode(cursor, pinned))
+    """Run one page of a PynamoDB query: `{"items": [...], "next_cursor": ...}`;
+    `keys` are the query's key attributes (`key_names`), which a cursor must have."""
+    results = query(limit=limit, last_evaluated_key=decode(cursor, pinned, keys))
     try:
         items = [render(item) for item in results]
     except QueryError as exc:

@@ -15,7 +15,7 @@ from chalicelib.errors import Conflict, DiemError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
 from chalicelib.store import Voucher
-from chalicelib.store.pages import page
+from chalicelib.store.pages import key_names, page
 from chalicelib.subscribers.msisdn import normalise_msisdn
 from chalicelib.vouchers import views
 from chalicelib.vouchers.expiry import expire_vouchers
@@ -99,6 +99,7 @@ def wallet(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
         cursor,
         {"owner_id": owner_id},
         lambda v: v.code,
+        keys=key_names(Voucher, "by-owner"),
     )
     found = store.batch_get([(Voucher, code, None) for code in keys["items"]])
     vouchers = [found[(Voucher, code, None)] for code in keys["items"]]

@@ -47,14 +47,6 @@ def test_the_test_clients_use_dummy_keys_on_loopback_only(
     assert _access_key(engine_client(SANDBOX)) == sandbox_credentials
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: chalicelib/store/binding.py signs with the fixed key 'local' whenever an endpoint is "
-        "configured (a DynamoDB Local leftover), so the store cannot reach an AWS sandbox given as "
-        "DIEM_TEST_DYNAMODB_ENDPOINT; the fixed key is needed for no engine now (moto accepts any key)"
-    ),
-)
 def test_the_store_signs_with_the_environments_credentials_on_a_sandbox(sandbox_credentials: str) -> None:
     settings = dataclasses.replace(config.settings(), dynamodb_endpoint=SANDBOX)
     assert _access_key(binding._new_client(settings)) == sandbox_credentials
