@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice, Response
 
 from chalicelib import clock, config, idempotency, observability
-from chalicelib.auth import ROLES, Principal, authenticate_bearer, partner_for_key
+from chalicelib.auth import ROLES, Principal, acting, authenticate_bearer, partner_for_key
 from chalicelib.errors import RETRYABLE_STATUSES, DiemError, Forbidden, NotFound, Unauthenticated, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 
@@ -438,7 +438,8 @@ class Api:
             call = self._parse(spec, request, principal, params, msisdn)
             # an Idempotency-Key costs no read here: the kernel puts its record in
             # the business transaction and reads it only when refused because of it
-            result = handler(call)
+            with acting(principal):
+                result = handler(call)
             if spec.metric:
                 observability.count(spec.metric)
             if isinstance(result, Response):

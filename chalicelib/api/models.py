@@ -534,7 +534,9 @@ class RedemptionOut(Response):
 class ReversalOut(Response):
     redemption_id: str
     reversed_at: Timestamp
-    voucher_status: VoucherStatus = Field(description="issued again, or expired if it expired meanwhile.")
+    voucher_status: VoucherStatus = Field(
+        description="issued again; expired if it expired meanwhile; cancelled if the number has a new owner since."
+    )
 
 
 class RedemptionPage(Response):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as day_time
 
 ROLES = ("subscriber", "marketer", "operator", "partner")
 
@@ -53,3 +56,30 @@ def _instant(value: object) -> datetime | None:
         return datetime.fromtimestamp(int(str(value)), UTC)
     except (ValueError, OverflowError, OSError):
         return None
+
+
+# the caller of the request being served (set by the HTTP layer for its duration)
+_acting: ContextVar[Principal | None] = ContextVar("diem_principal", default=None)
+
+
+@contextmanager
+def acting(principal: Principal | None) -> Iterator[None]:
+    """Serve a request as `principal`."""
+    token = _acting.set(principal)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def refuse_stale_token(msisdn: str, activated_on: date) -> None:
+    """A subscriber token issued before the current owner activated `msisdn` (the
+    number was recycled since) is refused: checked wherever the subscriber is read."""
+    from chalicelib.config import rules
+    from chalicelib.errors import Unauthenticated
+
+    who = _acting.get()
+    if who is None or who.role != "subscriber" or who.subject != msisdn or who.issued_at is None:
+        return
+    if who.issued_at < datetime.combine(activated_on, day_time(), rules().zone):
+        raise Unauthenticated("This token was issued before the number's current owner activated it.")

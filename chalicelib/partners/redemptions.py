@@ -22,7 +22,7 @@ from chalicelib.config import rules
 from chalicelib.errors import Conflict, DiemError, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.partners import guard
-from chalicelib.store import Redemption, Voucher
+from chalicelib.store import Redemption, Subscriber, Voucher
 from chalicelib.store.pages import key_names, page
 from chalicelib.vouchers import codes, views
 
@@ -135,9 +135,12 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
         window = timedelta(days=rules().reversal_window_days)
         if clock.parse_iso(redemption.redeemed_at) + window < now:
             raise Conflict(f"Redemptions can be reversed within {window.days} days only.", "INVALID_STATE")
-        voucher = Voucher.get(redemption.code, consistent_read=True)
-        expired = voucher.expires_at <= now_iso
-        status = "expired" if expired else "issued"
+        voucher, holder = _voucher_and_holder(redemption.code)
+        # never issued again to nobody: a recycled number's old owner is gone
+        if holder is None or holder.owner_id != voucher.owner_id:
+            status = "cancelled"
+        else:
+            status = "expired" if voucher.expires_at <= now_iso else "issued"
         actions: list[Any] = [
             Voucher.status.set(status),
             Voucher.redemption_id.remove(),
@@ -170,6 +173,14 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
         return store.Plan(ops, Reply(200, body))
 
     return store.run(decide, idem)
+
+
+def _voucher_and_holder(code: str) -> tuple[Voucher, Subscriber | None]:
+    """The voucher and its number's current subscriber item (two reads: the
+    number is on the voucher)."""
+    voucher = Voucher.get(code, consistent_read=True)
+    found = store.batch_get([(Subscriber, voucher.msisdn, None)])
+    return voucher, found[(Subscriber, voucher.msisdn, None)]
 
 
 def _bound(text: str | None, end: bool) -> str | None:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib import clock, observability, store, tiers
+from chalicelib.auth import refuse_stale_token
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import rules as points_rules
@@ -48,10 +49,14 @@ def _int_map(value: Any) -> dict[str, int]:
 
 
 def load(msisdn: str) -> Subscriber:
+    """The subscriber item (404 if none); a subscriber's token from before the
+    current owner's activation is refused here, where the item is read anyway."""
     try:
-        return Subscriber.get(msisdn, consistent_read=True)
+        item = Subscriber.get(msisdn, consistent_read=True)
     except Subscriber.DoesNotExist:
         raise NotFound("No such subscriber.") from None
+    refuse_stale_token(msisdn, date.fromisoformat(item.activated_on))
+    return item
 
 
 # -- writing ---------------------------------------------------------------

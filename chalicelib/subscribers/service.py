@@ -127,10 +127,40 @@ def put_profile(msisdn: str, profile: dict[str, Any], idem: Idempotency | None) 
             raise Conflict("activated_on is earlier than the current owner's activation.", "INVALID_STATE")
         if activated_on == current_activation:
             return _update_profile(current, profile)
+        recycled.append(current.owner_id)
         return _recycle(current, profile, activated_on, today)
 
+    recycled: list[str] = []
     # a profile or balance that moved meanwhile is a stale read: decided again
-    return store.run(decide, idem)
+    reply = store.run(decide, idem)
+    if recycled:
+        _cancel_issued(recycled[-1])
+    return reply
+
+
+def _issued_vouchers(owner: str) -> list[Voucher]:
+    codes = [v.code for v in Voucher.by_owner.query(owner)]
+    found = store.batch_get([(Voucher, code, None) for code in codes]).values()
+    return [v for v in found if v is not None and v.status == "issued"]
+
+
+def _cancel_op(code: str) -> store.Op:
+    return store.update(
+        Voucher,
+        code,
+        actions=[Voucher.status.set("cancelled"), Voucher.expiry_due.remove()],
+        condition=Voucher.status == "issued",
+        label=f"voucher:{code}",
+    )
+
+
+def _cancel_issued(owner: str) -> None:
+    """After a recycling: the old owner's issued vouchers beyond what its own
+    transaction held, cancelled 100 to a transaction (each conditional on still
+    being issued; one redeemed or expired meanwhile is read again and left)."""
+    while left := _issued_vouchers(owner):
+        plan = store.Plan([_cancel_op(v.code) for v in left[:100]], Reply(200, {}))
+        store.run(lambda _, plan=plan: plan)
 
 
 def _update_profile(current: Subscriber, profile: dict[str, Any]) -> store.Plan:
@@ -165,19 +195,8 @@ def _recycle(current: Subscriber, profile: dict[str, Any], activated_on: date, t
         forfeit = Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled")
         zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}})
         ops += points.account_ops(old.seq, zeroed, [forfeit], now)[:-1]  # the ledger entry only
-    codes = [v.code for v in Voucher.by_owner.query(old.owner_id)]
-    vouchers = store.batch_get([(Voucher, code, None) for code in codes]).values()
-    issued = [v for v in vouchers if v is not None and v.status == "issued"][:_MAX_VOUCHERS_IN_RECYCLE]
-    for voucher in issued:
-        ops.append(
-            store.update(
-                Voucher,
-                voucher.code,
-                actions=[Voucher.status.set("cancelled"), Voucher.expiry_due.remove()],
-                condition=Voucher.status == "issued",
-                label=f"voucher:{voucher.code}",
-            )
-        )
+    # the first vouchers in the recycling's own transaction, the rest right after it
+    ops += [_cancel_op(v.code) for v in _issued_vouchers(old.owner_id)[:_MAX_VOUCHERS_IN_RECYCLE]]
     item = _new_item(current.msisdn, profile, _fresh_account(current.msisdn, activated_on, today), clock.iso(now))
     item.seq = old.seq + (1 if old.balance else 0)
     ops.append(store.put(item, condition=Subscriber.seq == old.seq, label=points.BALANCE))

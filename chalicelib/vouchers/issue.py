@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from chalicelib import clock, store
+from chalicelib.auth import refuse_stale_token
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import shards
@@ -86,6 +87,7 @@ def _read(msisdn: str, campaign_id: str) -> _Read:
     subscriber = found[subscriber_key]
     if subscriber is None:
         raise NotFound("No such subscriber.")
+    refuse_stale_token(msisdn, date.fromisoformat(subscriber.activated_on))
     seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
     return _Read(campaign, subscriber, found[counter_key], seen)
 

@@ -521,6 +521,37 @@ def test_cancelled_voucher_of_a_recycled_number_is_not_redeemable(world, voucher
     assert world.api.get(f"/v1/subscribers/{ME}/vouchers", headers=SELF).data["items"] == []
 
 
+def test_a_redemption_of_a_recycled_numbers_old_owner_is_reversed_to_cancelled(world, voucher):
+    """Recycling settles every voucher of the old owner: reversing a redemption
+    never brings back a voucher belonging to nobody."""
+    _, code = voucher
+    redeemed = world.redeem(code)
+    assert redeemed.status_code == 201
+    r = world.api.put(f"/v1/subscribers/{ME}", {"activated_on": "2026-11-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 200
+    r = world.api.post(f"/v1/redemptions/{redeemed.data['redemption_id']}/reversal", headers=world.key)
+    assert r.status_code == 200 and r.data["voucher_status"] == "cancelled"
+    assert world.api.get(f"/v1/vouchers/{code}", headers=world.key).data["status"] == "cancelled"
+    error(world.redeem(code, order_ref="again"), 409, "VOUCHER_NOT_REDEEMABLE")
+
+
+def test_recycling_cancels_every_issued_voucher_beyond_one_transaction(world):
+    """More issued vouchers than one transaction holds (90 with the balance and
+    ledger items): every one is cancelled."""
+    campaign_id = world.campaign(inventory=120, per_subscriber_limit=120, points_price=0)
+    r = world.api.post(f"/v1/campaigns/{campaign_id}/grants", {"msisdns": [ME] * 1}, headers=MARKETER)
+    assert r.status_code == 200
+    codes_ = [r.data["results"][0]["code"]]
+    for _ in range(104):
+        claimed = world.claim(campaign_id)
+        assert claimed.status_code == 201
+        codes_.append(claimed.data["voucher"]["code"])
+    r = world.api.put(f"/v1/subscribers/{ME}", {"activated_on": "2026-11-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 200
+    statuses = {world.api.get(f"/v1/vouchers/{c}", headers=world.key).data["status"] for c in codes_}
+    assert statuses == {"cancelled"}
+
+
 def test_reversal_window_and_reversal_after_expiry(world):
     api = world.api
     campaign_id = world.campaign(voucher_valid_days=5, per_subscriber_limit=2)
