@@ -34,6 +34,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "chalicelib/campaigns/rules.py": ("tests/unit/test_campaign_rules.py",),
     "chalicelib/vouchers/codes.py": ("tests/unit/test_codes.py",),
     "chalicelib/subscribers/msisdn.py": ("tests/unit/test_msisdn.py",),
+    "chalicelib/store/kernel.py": ("tests/unit/test_kernel.py",),
 }
 MIN_SCORE = 90.0
 REPORTS = ROOT / "out" / "mutants"
