@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pynamodb.exceptions import QueryError
 
 from chalicelib.errors import ValidationError
+
+if TYPE_CHECKING:
+    from pynamodb.pagination import ResultIterator
+
+_Item = TypeVar("_Item")
 
 
 def encode(last_key: dict[str, Any] | None) -> str | None:
@@ -46,15 +51,15 @@ def decode(cursor: str | None, pinned: dict[str, str] | None = None) -> dict[str
     for name, expected in (pinned or {}).items():
         if key.get(name, {}).get("S") != expected:
             raise ValidationError("cursor is not valid.")
-    return key
+    return cast("dict[str, Any]", key)  # json.loads gives Any; checked to be a key above
 
 
 def page(
-    query: Callable[..., Iterator[Any]],
+    query: Callable[..., ResultIterator[_Item]],
     limit: int,
     cursor: str | None,
     pinned: dict[str, str],
-    render: Callable[[Any], dict[str, Any]],
+    render: Callable[[_Item], object],
 ) -> dict[str, Any]:
     """Run one page of a PynamoDB query: `{"items": [...], "next_cursor": ...}`."""
     results = query(limit=limit, last_evaluated_key=decode(cursor, pinned))
