@@ -4,13 +4,16 @@ function and shapes the reply; the rules live in chalicelib."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chalice.app import AuthResponse, Chalice, Cron
 
 from chalicelib import wiring
 from chalicelib.api.http import LIST_QUERY, Api, Call, QueryParam, not_in_future, page_params
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="diem")
 
@@ -139,7 +142,7 @@ def post_adjustment(call: Call) -> Any:
 
 
 @app.lambda_function(name="spend_events_consumer")
-def spend_events_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def spend_events_consumer(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """SQS batch from billing: each message applied exactly once; failures reported per message."""
     return wiring.consume_spend_events(event, context)
 

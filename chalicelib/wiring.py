@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
 from chalicelib.api.http import correlation_id, unexpected_error_response
@@ -14,6 +14,9 @@ from chalicelib.auth import authenticate_bearer
 from chalicelib.errors import DiemError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.subscribers import normalise_msisdn
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 def authorizer_verdict(token: str | None) -> dict[str, Any]:
@@ -68,9 +71,10 @@ def jobs() -> ModuleType:
 
 
 def accrue_event(event: Any, idem: Idempotency | None) -> Reply:
-    return points().accrue(
+    reply: Reply = points().accrue(
         event.event_id, normalise_msisdn(event.msisdn), event.amount_vnd, event.service, event.occurred_at, idem
     )
+    return reply
 
 
 # -- middleware --------------------------------------------------------------
@@ -103,7 +107,7 @@ def all_middleware(event: Any, get_response: Any) -> Any:
 # -- SQS ---------------------------------------------------------------------
 
 
-def consume_spend_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def consume_spend_events(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Powertools batch processing: a bad message is reported (and, after
     maxReceiveCount, parked in the dead-letter queue) without failing the rest."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

@@ -184,7 +184,7 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
 
 
 def build(specs: list[RouteSpec]) -> dict[str, Any]:
-    models = {ErrorResponse}
+    models: set[type[BaseModel]] = {ErrorResponse}
     for spec in specs:
         models.update(m for m in (spec.body, spec.response) if m is not None)
     _, schema = models_json_schema(

@@ -14,10 +14,14 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from chalicelib import store
 from chalicelib.errors import Conflict
 from chalicelib.store import Counter
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.update import Action
 
 LABEL = "stock"
 # shards read by one claim: enough to find stock, few enough that no shard is
@@ -67,7 +71,7 @@ def update_ops(
     """Mirror a status or window change on every shard, adding stock if the inventory grew."""
     ops = []
     for n in range(shards):
-        actions = [Counter.status.set(status), Counter.ends_at.set(ends_at)]
+        actions: list[Action] = [Counter.status.set(status), Counter.ends_at.set(ends_at)]
         if added and added[n]:
             actions.append(Counter.stock.add(added[n]))
         ops.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 from chalicelib import tiers
 from chalicelib.clock import month_key
@@ -27,7 +28,7 @@ class Entry:
     points: int
     rank_points: int = 0
     ref: str | None = None
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ _bound: tuple[str, str | None, str] | None = None
 _client: Any = None
 
 # what PynamoDB would configure, plus a pool big enough for a flash sale's threads
-_CLIENT_CONFIG = {
+_CLIENT_CONFIG: dict[str, Any] = {
     "parameter_validation": False,
     "connect_timeout": 2,
     "read_timeout": 5,

@@ -7,6 +7,8 @@ points the models at the configured prefix and endpoint.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
@@ -19,9 +21,11 @@ from pynamodb.indexes import (
     GlobalSecondaryIndex,
     KeysOnlyProjection,
 )
-from pynamodb.models import Model
 
 from chalicelib.store.pynamo import BoundModel
+
+if TYPE_CHECKING:
+    from chalicelib.store.pynamo import BoundMeta
 
 
 class _Meta:
@@ -33,8 +37,9 @@ class _Meta:
 _Model = BoundModel
 
 
-def _meta(base_name: str) -> type:
-    return type("Meta", (_Meta,), {"base_name": base_name, "table_name": base_name})
+def _meta(base_name: str) -> BoundMeta:
+    # a class standing for PynamoDB's Meta protocol: its metaclass fills in the settings not given here
+    return cast("BoundMeta", type("Meta", (_Meta,), {"base_name": base_name, "table_name": base_name}))
 
 
 def _gsi(name: str, projection: type = AllProjection) -> type:
@@ -82,13 +87,13 @@ class Subscriber(_Model):
     plan = UnicodeAttribute()
     birthday = UnicodeAttribute(null=True)
     province = UnicodeAttribute(null=True)
-    segments = ListAttribute(of=UnicodeAttribute, default=list)
+    segments = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))  # PynamoDB#1246
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     seq = NumberAttribute(default=0)
     balance = NumberAttribute(default=0)
-    buckets = MapAttribute(default=dict)
-    rank = MapAttribute(default=dict)
+    buckets: MapAttribute[str, Any] = MapAttribute(default=dict)
+    rank: MapAttribute[str, Any] = MapAttribute(default=dict)
     tier = UnicodeAttribute(default="potential")
     tier_since = UnicodeAttribute(null=True)
     tier_cycle_ends_on = UnicodeAttribute(null=True)
@@ -123,7 +128,7 @@ class LedgerEntry(_Model):
     tier_after = UnicodeAttribute(null=True)
     at = UnicodeAttribute()
     ref = UnicodeAttribute(null=True)
-    detail = MapAttribute(default=dict)
+    detail: MapAttribute[str, Any] = MapAttribute(default=dict)
 
 
 # --- campaigns and counters --------------------------------------------------
@@ -150,14 +155,14 @@ class Campaign(_Model):
     campaign_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     partner_id = UnicodeAttribute()
-    voucher = MapAttribute(default=dict)
+    voucher: MapAttribute[str, Any] = MapAttribute(default=dict)
     points_price = NumberAttribute()
     inventory = NumberAttribute()
     per_subscriber_limit = NumberAttribute()
     starts_at = UnicodeAttribute()
     ends_at = UnicodeAttribute()
     voucher_valid_days = NumberAttribute()
-    eligibility = MapAttribute(default=dict)
+    eligibility: MapAttribute[str, Any] = MapAttribute(default=dict)
     expected_peak_claims_per_second = NumberAttribute(default=0)
     shard_count = NumberAttribute(default=1)
     status = UnicodeAttribute()
@@ -180,7 +185,8 @@ class Counter(_Model):
     stock = NumberAttribute(null=True)
     issued = NumberAttribute(null=True)
     reversed = NumberAttribute(null=True)
-    count = NumberAttribute(null=True)
+    # the item's count; shadows Model.count(), which no code calls on Counter
+    count = NumberAttribute(null=True)  # type: ignore[assignment]
     status = UnicodeAttribute(null=True)
     starts_at = UnicodeAttribute(null=True)
     ends_at = UnicodeAttribute(null=True)
@@ -276,7 +282,7 @@ class Partner(_Model):
     Meta = _meta("partners")
     partner_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
-    key_hashes = ListAttribute(of=UnicodeAttribute, default=list)
+    key_hashes = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))  # PynamoDB#1246
     created_at = UnicodeAttribute()
 
 
@@ -308,7 +314,7 @@ class IdempotencyRecord(_Model):
     expires_at = TTLAttribute()
 
 
-MODELS: tuple[type[Model], ...] = (
+MODELS: tuple[type[BoundModel], ...] = (
     Subscriber,
     LedgerEntry,
     Campaign,

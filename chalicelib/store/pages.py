@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pynamodb.exceptions import QueryError
 from pynamodb.models import Model
 
 from chalicelib.errors import ValidationError
 from chalicelib.store import pynamo
+
+if TYPE_CHECKING:
+    from pynamodb.pagination import ResultIterator
+
+_Item = TypeVar("_Item")
 
 
 def encode(last_key: dict[str, Any] | None) -> str | None:
@@ -63,15 +68,15 @@ def decode(
     for name, expected in (pinned or {}).items():
         if key.get(name, {}).get("S") != expected:
             raise ValidationError("cursor is not valid.")
-    return key
+    return cast("dict[str, Any]", key)  # json.loads gives Any; checked to be a key above
 
 
 def page(
-    query: Callable[..., Iterator[Any]],
+    query: Callable[..., ResultIterator[_Item]],
     limit: int,
     cursor: str | None,
     pinned: dict[str, str],
-    render: Callable[[Any], Any],
+    render: Callable[[_Item], object],
     *,
     keys: frozenset[str],
 ) -> dict[str, Any]:

@@ -12,17 +12,28 @@ changes any of it):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from pynamodb.models import MetaProtocol
+
+    class BoundMeta(MetaProtocol, Protocol):
+        """A model's Meta here: PynamoDB's settings and the table's name without the prefix."""
+
+        base_name: str
+
 
 class BoundModel(Model):
     """A model bound to the configured table prefix and endpoint on first use."""
 
+    Meta: BoundMeta
     _binder: Callable[[], None] | None = None
 
     @classmethod
@@ -66,7 +77,7 @@ def operation_kwargs(
     return kwargs
 
 
-def schema_of(model: type[Model]) -> dict[str, Any]:
+def schema_of(model: type[Model]) -> Mapping[str, Any]:
     """Key schema, attribute definitions and indexes of a model's table."""
-    schema: dict[str, Any] = model._get_schema()
+    schema: Mapping[str, Any] = model._get_schema()
     return schema

@@ -4,13 +4,16 @@ tests and `infra/` (which a test keeps equal to this)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.store import pynamo
 from chalicelib.store.models import MODELS
+
+if TYPE_CHECKING:
+    from chalicelib.store.pynamo import BoundModel
 
 
 def ttl_attribute(model: type[Model]) -> str | None:
@@ -25,7 +28,7 @@ def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
 
 
-def table_definition(model: type[Model], prefix: str) -> dict[str, Any]:
+def table_definition(model: type[BoundModel], prefix: str) -> dict[str, Any]:
     """The CreateTable request (boto3 shape) for one model."""
     schema = pynamo.schema_of(model)
     definition: dict[str, Any] = {

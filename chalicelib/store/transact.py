@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -149,7 +149,8 @@ def send(ops: Sequence[Op], token: str | None = None) -> None:
             reasons = exc.response.get("CancellationReasons") or []
             raise Cancelled(
                 {
-                    label: (str(reason.get("Code", "")), reason.get("Item"))
+                    # botocore-stubs types `Item` as {key, value}: it is the old item, attribute name -> value
+                    label: (str(reason.get("Code", "")), cast("dict[str, Any] | None", reason.get("Item")))
                     for label, reason in zip(labels, reasons, strict=False)
                     if reason.get("Code") not in (None, "None")
                 }

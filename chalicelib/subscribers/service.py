@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -159,8 +160,14 @@ def _cancel_issued(owner: str) -> None:
     transaction held, cancelled 100 to a transaction (each conditional on still
     being issued; one redeemed or expired meanwhile is read again and left)."""
     while left := _issued_vouchers(owner):
-        plan = store.Plan([_cancel_op(v.code) for v in left[:100]], Reply(200, {}))
-        store.run(lambda _, plan=plan: plan)
+        store.run(_cancel_plan([v.code for v in left[:100]]))
+
+
+def _cancel_plan(codes: list[str]) -> Callable[[store.Fresh], store.Plan]:
+    def decide(_: store.Fresh) -> store.Plan:
+        return store.Plan([_cancel_op(code) for code in codes], Reply(200, {}))
+
+    return decide
 
 
 def _update_profile(current: Subscriber, profile: dict[str, Any]) -> store.Plan:

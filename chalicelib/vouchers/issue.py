@@ -110,7 +110,7 @@ def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render
         raise NotEligible(f"Not eligible for this campaign: {reason}.")
     limit = int(campaign.per_subscriber_limit)
     mine = counter is not None and counter.owner_id == account.owner_id
-    if mine and int(counter.count or 0) >= limit:
+    if mine and counter is not None and int(counter.count or 0) >= limit:
         raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
     shard = shards.choose(campaign_id, int(campaign.shard_count), read.shards)
 
