@@ -74,14 +74,14 @@ DEFAULT_STAGE = "dev"
 REQUEST_QUEUE_SIZE = 1024
 
 # x-amzn-ErrorType of each of API Gateway's own refusals
-_ERROR_TYPES = {
+ERROR_TYPES = {
     "UNAUTHORIZED": "UnauthorizedException",
     "ACCESS_DENIED": "AccessDeniedException",
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "DEFAULT_5XX": "AuthorizerConfigurationException",
 }
 
-__all__ = ["GatewayRequestHandler", "LocalHTTPServer", "create_server", "gateway_refusal", "main"]
+__all__ = ["ERROR_TYPES", "GatewayRequestHandler", "LocalHTTPServer", "create_server", "gateway_refusal", "main"]
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
@@ -151,7 +151,7 @@ class GatewayRequestHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         kind, status, code, message = gateway_refusal(error)
-        headers = {**error.headers, "x-amzn-ErrorType": _ERROR_TYPES[kind]}
+        headers = {**error.headers, "x-amzn-ErrorType": ERROR_TYPES[kind]}
         self._send_error_shape(status, code, message, headers)
 
     def _send_error_shape(self, status: int, code: str, message: str, headers: dict[str, Any]) -> None:
