@@ -142,6 +142,8 @@ class GatewayRequestHandler(ChaliceRequestHandler):
     def _generic_handle(self) -> None:
         try:
             super()._generic_handle()
+        except ConnectionError:  # the client has gone (closed, timed out): nobody to answer
+            self.close_connection = True
         except Exception:  # our bug or Chalice's: answer it, never drop the connection silently
             traceback.print_exc()
             self.close_connection = True
