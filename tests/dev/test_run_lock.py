@@ -21,3 +21,17 @@ def test_the_run_lock_pins_everything_requirements_run_names() -> None:
         assert name in locked
     # the point of leaving out moto's [server] extra
     assert not locked & {"cfn-lint", "sympy", "networkx", "graphql-core", "aws-xray-sdk"}
+
+
+def test_the_two_installers_split_the_lock_between_them() -> None:
+    from dev import install_lock
+
+    pins = lock.read_lock()
+    groups = install_lock.split(pins)
+    assert len(groups) == 2
+    assert sorted(pin for group in groups for pin in group) == sorted(pins)  # each once
+    heavy = [
+        next(i for i, group in enumerate(groups) if any(p.startswith(f"{name}==") for p in group))
+        for name in ("moto", "botocore")
+    ]
+    assert heavy[0] != heavy[1], groups
