@@ -18,9 +18,13 @@ $(BIN)/activate:
 
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-input
 
-# what the server needs first (make run), the test tools only when make test needs them
-$(VENV)/.run-installed: $(BIN)/activate requirements.txt requirements-run.txt
-	$(PIP) -r requirements-run.txt
+# what the server needs first (make run), the test tools only when make test needs them.
+# make run: the pinned lock by two pips at once, with no resolution and no bytecode
+# for all of moto's services (modules compile when first imported); `pip check`
+# falls back to resolving requirements-run.txt where the lock's markers do not fit.
+$(VENV)/.run-installed: $(BIN)/activate requirements.txt requirements-run.txt requirements-run.lock
+	$(PY) dev/install_lock.py requirements-run.lock
+	$(PY) -m pip check --disable-pip-version-check >/dev/null || $(PIP) -r requirements-run.txt
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt

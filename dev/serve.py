@@ -2,14 +2,16 @@
 
 The atomic embedded moto server runs in this process (the one local engine);
 DIEM_DYNAMODB_ENDPOINT uses an existing endpoint instead (seeded only with
-SEED=1). Ctrl-C stops everything.
+SEED=1). The API is `dev.local_server` in a subprocess, started first so it
+imports the app while the tables are made and seeded here; it answers only
+once the demo data is in (the first 200 from /v1/health means it is there).
+Ctrl-C (or SIGTERM) stops everything and frees the port.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,25 +52,33 @@ def main() -> int:
         }
         env.setdefault("DIEM_JWT_SECRET", _dev_secret())
         os.environ.update(env)
-        from dev import seed
-
-        seed.create_tables()
-        demo = seed.seed() if seed_wanted else None
-        base = f"http://127.0.0.1:{port}"
-        print(f"\nDynamoDB (embedded engine): {endpoint}")
-        if demo:
-            seed.print_demo(demo, base)
-        print(f"\nServing the API on {base}  (Ctrl-C stops everything)\n", flush=True)
-        chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"
-        command = [chalice, "local", "--no-autoreload", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev"]
-        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        stack.callback(_stop_group, process)
-        signal.signal(signal.SIGTERM, lambda *_: (_stop_group(process), sys.exit(0)))
+        command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
+        if os.environ.get("QUIET") == "1":
+            command.append("--quiet")
+        api = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, start_new_session=True)
+        stack.callback(_stop_group, api)
+        signal.signal(signal.SIGTERM, lambda *_: (_stop_group(api), sys.exit(0)))
         try:
-            return process.wait()
+            from dev import seed
+
+            seed.create_tables()
+            demo = seed.seed() if seed_wanted else None
+            base = f"http://127.0.0.1:{port}"
+            print(f"\nDynamoDB (embedded engine): {endpoint}")
+            if demo:
+                seed.print_demo(demo, base)
+            if api.poll() is not None:
+                return api.returncode or 1
+            print(f"\nServing the API on {base}  (Ctrl-C stops everything)\n", flush=True)
+            assert api.stdin is not None
+            api.stdin.write(b"go\n")
+            api.stdin.flush()
+            return api.wait()
         except KeyboardInterrupt:
             print("\nstopping", flush=True)
             return 0
+        except BrokenPipeError:  # the API stopped before it was told to answer
+            return api.wait() or 1
 
 
 def _dev_secret() -> str:
