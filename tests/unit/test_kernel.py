@@ -113,6 +113,13 @@ def test_stamping_leaves_the_plans_own_operation_untouched() -> None:
     assert kernel.STAMP not in original.request["Put"]["Item"]
 
 
+def test_an_update_without_names_or_values_gets_them_for_the_stamp() -> None:
+    bare = Op({"Update": {"TableName": "t", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "REMOVE a"}}, "x")
+    body = kernel._stamped(bare, "req.1").request["Update"]
+    assert body["ExpressionAttributeNames"] == {"#diem_rq": kernel.STAMP}
+    assert body["ExpressionAttributeValues"] == {":diem_rq": {"S": "req.1"}}
+
+
 def test_stamp_of_reads_an_items_stamp() -> None:
     assert kernel.stamp_of({kernel.STAMP: {"S": "a.1"}}) == "a.1"
     assert kernel.stamp_of({}) == "" and kernel.stamp_of(None) == ""
@@ -185,7 +192,7 @@ def test_an_unknown_outcome_resends_the_identical_transaction(monkeypatch: pytes
 
 
 def test_an_outcome_that_stays_unknown_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = use(monkeypatch, Engine(*[Ambiguous("x")] * (kernel.MAX_RESENDS + 1)))
+    engine = use(monkeypatch, Engine(*[Ambiguous("x")] * (kernel.MAX_RESENDS + 2)))
     with pytest.raises(Unavailable):
         kernel.run(lambda fresh: Plan([put()], OK))
     assert len(engine.sent) == kernel.MAX_RESENDS + 1
@@ -334,3 +341,44 @@ def test_backoff_grows_with_the_attempt_and_is_capped(monkeypatch: pytest.Monkey
         kernel.BACKOFF_BASE_SECONDS * 8,
         kernel.BACKOFF_CAP_SECONDS,
     ]
+
+
+def test_after_a_throttle_the_next_decision_gets_no_stale_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    newest = {"pk": {"S": "balance"}}
+    use(monkeypatch, Engine(cancelled(balance=("ConditionalCheckFailed", newest)), Throttled("x"), None))
+    given: list[Any] = []
+
+    def decide(fresh: Any) -> Plan:
+        given.append(fresh)
+        return Plan([put("balance")], OK)
+
+    assert kernel.run(decide) == OK
+    assert given == [{}, {"balance": newest}, {}]
+
+
+def test_backoff_may_be_as_short_as_nothing(monkeypatch: pytest.MonkeyPatch, no_sleep: list[float]) -> None:
+    monkeypatch.setattr(kernel.random, "uniform", lambda low, high: low)
+    kernel._backoff(5)
+    assert no_sleep == [0]
+
+
+def test_on_call_metrics_and_the_give_up_log(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    counted: list[str] = []
+    monkeypatch.setattr(kernel.observability, "count", counted.append)
+    use(monkeypatch, Engine(Throttled("x"), Throttled("x")))
+    with pytest.raises(Unavailable), caplog.at_level("WARNING", logger=kernel.__name__):
+        kernel.run(lambda fresh: Plan([put()], OK), attempts=2)
+    assert counted == ["DynamoDBRetries"]
+    (record,) = [r for r in caplog.records if r.name == kernel.__name__]
+    assert record.getMessage() == "commit gave up" and record.__dict__["attempts"] == 2
+
+    counted.clear()
+    use(monkeypatch, Engine(cancelled(idempotency=("ConditionalCheckFailed", _record(IDEM.payload_hash)))))
+    kernel.run(lambda fresh: Plan([put()], OK), IDEM)
+    monkeypatch.setattr(kernel.idempotency, "replay", lambda idem: Reply(201, {}))
+
+    def refuse(fresh: Any) -> Plan:
+        raise NotFound()
+
+    kernel.run(refuse, IDEM)
+    assert counted == ["IdempotentReplays", "IdempotentReplays"]
