@@ -171,7 +171,25 @@ class _AtomicMotoServer(ThreadedMotoServer):
             self._server.server_close()
 
 
-class EmbeddedDynamoDB:
+class _Stoppable:
+    """A handle used as a context manager: leaving it stops what it holds."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedDynamoDB(_Stoppable):
     """Handle to a running embedded DynamoDB; use as a context manager or ``stop()``."""
 
     def __init__(self, server: _AtomicMotoServer) -> None:
@@ -192,17 +210,6 @@ class EmbeddedDynamoDB:
                 return
             self._stopped = True
         self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"EmbeddedDynamoDB(endpoint={self.endpoint!r})"
@@ -233,7 +240,7 @@ def start(port: int = 0, host: str = DEFAULT_HOST) -> EmbeddedDynamoDB:
     return EmbeddedDynamoDB(server)
 
 
-class EngineProcess:
+class EngineProcess(_Stoppable):
     """The embedded DynamoDB in a process of its own (tests, bench): it shares no
     moto state with the caller and uses a core of its own."""
 
@@ -252,17 +259,6 @@ class EngineProcess:
                 self._process.wait()
         if self._process.stdout is not None:
             self._process.stdout.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def spawn(port: int = 0, start_timeout_s: float = 60.0) -> EngineProcess:

@@ -69,35 +69,9 @@ class LedgerKind(StrEnum):
     forfeit = "forfeit"
 
 
-# Every error code the API answers with (API.md's table, errors.py's classes, the
-# codes raised by name, and INTERNAL for a 500).
-# TODO: once chalicelib.errors.CATALOGUE (code -> (status, meaning)) lands, it is
-# the one list: the enum below already derives from it when it exists.
-_KNOWN_CODES = (
-    "VALIDATION_ERROR",
-    "UNAUTHENTICATED",
-    "FORBIDDEN",
-    "NOT_ELIGIBLE",
-    "NOT_FOUND",
-    "SOLD_OUT",
-    "INSUFFICIENT_POINTS",
-    "LIMIT_REACHED",
-    "CAMPAIGN_NOT_ACTIVE",
-    "ALREADY_REDEEMED",
-    "VOUCHER_EXPIRED",
-    "VOUCHER_NOT_REDEEMABLE",
-    "INVALID_STATE",
-    "IDEMPOTENCY_IN_PROGRESS",
-    "IDEMPOTENCY_KEY_REUSED",
-    "TOO_MANY_ATTEMPTS",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL",
-)
-
-
 def _error_codes() -> list[str]:
-    catalogue: dict[str, Any] | None = getattr(errors, "CATALOGUE", None)
-    codes = list(catalogue) if catalogue else list(_KNOWN_CODES)
+    """Every code of the one catalogue (`errors.CATALOGUE`), and INTERNAL for a 500."""
+    codes = list(errors.CATALOGUE)
     return [*codes, *(c for c in ("INTERNAL",) if c not in codes)]
 
 

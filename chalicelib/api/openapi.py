@@ -34,19 +34,8 @@ TAGS = {
 _ROLE_TAG = {"subscriber": "subscriber", "partner": "partner", "marketer": "marketer", "operator": "operator"}
 _ROLE_TAG["gateway"] = "channels"
 
-# TODO: derive from errors.CATALOGUE (code -> (status, meaning)) once it lands; used when present
-_ERROR_TEXT = {
-    400: "VALIDATION_ERROR: malformed JSON, wrong types, out-of-range values, unknown fields, bad MSISDN",
-    401: "UNAUTHENTICATED: missing, expired or forged token or key",
-    403: "FORBIDDEN (authenticated but not allowed) or NOT_ELIGIBLE",
-    404: "NOT_FOUND (also for objects that belong to someone else)",
-    409: "A business conflict: SOLD_OUT, INSUFFICIENT_POINTS, LIMIT_REACHED, CAMPAIGN_NOT_ACTIVE, "
-    "ALREADY_REDEEMED, VOUCHER_EXPIRED, VOUCHER_NOT_REDEEMABLE, INVALID_STATE, IDEMPOTENCY_IN_PROGRESS",
-    422: "IDEMPOTENCY_KEY_REUSED: the same Idempotency-Key with a different payload",
-    429: "TOO_MANY_ATTEMPTS: wait for Retry-After seconds",
-    500: "INTERNAL: an unexpected error, logged with the correlation id",
-    503: "SERVICE_UNAVAILABLE: busy for now; send the same request again after Retry-After seconds",
-}
+# the statuses whose codes the catalogue does not hold
+_ERROR_TEXT = {500: "INTERNAL: an unexpected error, logged with the correlation id"}
 
 _PATH_TEXT = {
     "msisdn": "The subscriber's phone number, in any accepted form (0961234567, +84 96 123 4567, 84961234567).",
@@ -90,13 +79,9 @@ def _headers(status: int) -> dict[str, Any]:
 
 
 def error_text(status: int) -> str:
-    """What an error status means: from errors.CATALOGUE when it exists, else the table above."""
-    catalogue: dict[str, tuple[int, str]] | None = getattr(errors, "CATALOGUE", None)
-    if catalogue:
-        codes = [f"{code}: {meaning}" for code, (code_status, meaning) in catalogue.items() if code_status == status]
-        if codes:
-            return "; ".join(codes)
-    return _ERROR_TEXT[status]
+    """What an error status means, from the one catalogue of codes (`errors.CATALOGUE`)."""
+    codes = [f"{code}: {meaning}" for code, (code_status, meaning) in errors.CATALOGUE.items() if code_status == status]
+    return "; ".join(codes) if codes else _ERROR_TEXT[status]
 
 
 def tags(spec: RouteSpec) -> list[str]:
