@@ -164,14 +164,6 @@ def _json_response(status: int, body: Any) -> Response:
 
 # -- DynamoDB throttling that escaped a service -------------------------------
 
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "TransactionInProgressException",
-    }
-)
 # cancellation reasons of a TransactWriteItems that a retry may well get past
 _RETRYABLE_CANCELLATIONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "TransactionConflict"}
@@ -206,12 +198,15 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def is_throttling(exc: BaseException) -> bool:
-    """DynamoDB said "too much, try again": throttled, over its request limit, a
+    """DynamoDB said "too much, try again", or did not answer: throttled, over its
+    request limit, a timeout or dropped connection (`store.transact.transient`), a
     transaction still in progress, or one cancelled only by contention."""
+    from chalicelib.store.transact import transient
+
     for current in _causes(exc):
-        code, reasons = _aws_error(current)
-        if code in THROTTLING_CODES:
+        if transient(current):
             return True
+        code, reasons = _aws_error(current)
         if code == "TransactionCanceledException":
             codes = {r.get("Code") for r in reasons if isinstance(r, dict)} - {None, "None"}
             if codes and codes <= _RETRYABLE_CANCELLATIONS:

@@ -20,8 +20,9 @@ kernel then
    the idempotency record when the cancellation was because of it (422 for
    another payload); else asks the plan what its failed labels mean (a
    business refusal, a reply, or "stale: decide again");
-5. retries stale reads, conflicts and throttling with fresh reads and jittered
-   exponential backoff, a bounded number of times, then answers 503.
+5. retries stale reads, conflicts and throttling (of the commit, or of a read
+   `decide` made: a timeout, a dropped connection, a server error) with fresh
+   reads and jittered exponential backoff, within a time budget, then answers 503.
 
 A refusal raised by `decide` on a keyed request reads the record once: a
 replay of a request that succeeded answers as it did, even when deciding again
@@ -42,7 +43,7 @@ from typing import Any
 from chalicelib import idempotency, observability
 from chalicelib.errors import Conflict, DiemError, Unavailable
 from chalicelib.idempotency import Idempotency, Reply
-from chalicelib.store.transact import Ambiguous, Cancelled, Op, Throttled, send
+from chalicelib.store.transact import Ambiguous, Cancelled, Op, Throttled, send, transient
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,11 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
             if idem is None:
                 raise
             return _refused(exc, idem)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            fresh = {}  # a read timed out or was throttled: decide again after a backoff
+            continue
         writes = list(plan.writes)
         if idem is not None:
             writes.append(idempotency.record_op(idem, plan.stored or plan.reply))

@@ -132,6 +132,22 @@ def error_code(exc: BaseException) -> str:
     return str(cause or "")
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether a read's failure is worth trying again: a timeout, a dropped
+    connection, throttling or a server error (also wrapped by PynamoDB)."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # PynamoDB wraps the botocore error as its `cause`
+        if seen is None:
+            return False
+        if isinstance(seen, HTTPClientError | BotocoreConnectionError):
+            return True
+        code = error_code(seen)
+        if code in THROTTLING_CODES or code in _AMBIGUOUS_CODES:
+            return True
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return False
+
+
 def send(ops: Sequence[Op], token: str | None = None) -> None:
     """One TransactWriteItems of `ops`; raises `Cancelled` (with the reasons by
     label), `Throttled` or `Ambiguous`."""

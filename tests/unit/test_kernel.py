@@ -382,3 +382,38 @@ def test_on_call_metrics_and_the_give_up_log(monkeypatch: pytest.MonkeyPatch, ca
 
     kernel.run(refuse, IDEM)
     assert counted == ["IdempotentReplays", "IdempotentReplays"]
+
+
+def test_a_read_that_times_out_or_is_throttled_is_decided_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from pynamodb.exceptions import GetError
+
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
+    failures: list[BaseException] = [ReadTimeoutError(endpoint_url="http://127.0.0.1"), GetError("x", throttled)]
+    engine = use(monkeypatch, Engine(None))
+
+    def decide(fresh: Any) -> Plan:
+        if failures:
+            raise failures.pop(0)
+        return Plan([put()], OK)
+
+    assert kernel.run(decide) == OK
+    assert len(engine.sent) == 1
+
+
+def test_a_read_that_keeps_failing_is_a_503_and_a_real_error_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    use(monkeypatch, Engine())
+
+    def timing_out(fresh: Any) -> Plan:
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1")
+
+    with pytest.raises(Unavailable):
+        kernel.run(timing_out, attempts=3)
+
+    def broken(fresh: Any) -> Plan:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        kernel.run(broken)
