@@ -29,9 +29,11 @@ def issued(engine_api):
     now = datetime(2026, 11, 11, 4, tzinfo=UTC)
     clock.set_now(lambda: now)
     api = engine_api
-    assert api.put(f"/v1/subscribers/{ME}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
-    api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 5_000, "reason": "float"}, headers=OPERATOR)
-    partner = api.post("/v1/partners", {"name": "Till shop"}, headers=MARKETER).data
+    r = api.put(f"/v1/subscribers/{ME}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    r = api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 5_000, "reason": "float"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    partner = api.post("/v1/partners", {"name": "Till shop"}, headers=MARKETER, expect=201).data
     campaign = {
         "name": "One coffee",
         "partner_id": partner["partner_id"],
@@ -42,7 +44,7 @@ def issued(engine_api):
         "ends_at": "2026-12-01T00:00:00Z",
         "voucher_valid_days": 30,
     }
-    campaign_id = api.post("/v1/campaigns", campaign, headers=MARKETER).data["campaign_id"]
+    campaign_id = api.post("/v1/campaigns", campaign, headers=MARKETER, expect=201).data["campaign_id"]
     assert api.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER).status_code == 200
     r = api.post(f"/v1/campaigns/{campaign_id}/claims", headers=auth("subscriber", ME))
     assert r.status_code == 201, r.data
