@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from integration.overlap import Spans
 
 from chalicelib import clock, idempotency
 from chalicelib.errors import DiemError
@@ -55,18 +56,21 @@ def test_twenty_concurrent_redemptions_of_one_code_exactly_one_wins(issued):
     _, partner, code = issued
     partner_id = partner["partner_id"]
     start = threading.Barrier(TILLS, timeout=30)
+    spans = Spans()
 
     def redeem(n: int) -> Reply | str:
         body = {"code": code, "order_ref": f"order-{n}"}
         idem = idempotency.key_for(f"till-{n}", f"partner:{partner_id}:POST /v1/redemptions", body)
         start.wait()
         try:
-            return redemptions.redeem(partner_id, code, f"order-{n}", None, idem)
+            with spans.request():
+                return redemptions.redeem(partner_id, code, f"order-{n}", None, idem)
         except DiemError as exc:
             return exc.code
 
     with ThreadPoolExecutor(max_workers=TILLS) as pool:
         outcomes = list(pool.map(redeem, range(TILLS)))
+    spans.assert_overlapped(TILLS, "20 redemptions")
 
     wins = [o for o in outcomes if isinstance(o, Reply)]
     assert len(wins) == 1 and wins[0].status == 201
