@@ -42,6 +42,20 @@ settings.register_profile("dev", max_examples=20, stateful_step_count=15, deadli
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+# the contract test's seed: chosen once per run (at the controller's import, so
+# xdist workers inherit it through the environment), printed at the start,
+# replayed with DIEM_SCHEMATHESIS_SEED=<seed>
+os.environ.setdefault("DIEM_SCHEMATHESIS_SEED", str(int.from_bytes(os.urandom(4), "big")))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Print the seed first thing, `-q` or not (xdist workers print nothing)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(session.config, "workerinput"):
+        seed = os.environ["DIEM_SCHEMATHESIS_SEED"]
+        reporter.write_line(f"schemathesis seed: {seed} (replay with DIEM_SCHEMATHESIS_SEED={seed})")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Make `--dist loadgroup` group by `xdist_group` on pytest 9.2: xdist 3.8 tags
