@@ -13,9 +13,11 @@ a client would, a bounded number of times; the 503s are counted and printed."""
 from __future__ import annotations
 
 import threading
+import traceback
 from collections import Counter as Tally
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import BotoCoreError
@@ -53,6 +55,12 @@ def wide_pool(engine_tables, monkeypatch):
     store.bind()
     yield
     binding._bound = None
+
+
+def _where(exc: BaseException) -> str:
+    """The product's innermost frames an exception came through (module.function)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/chalicelib/" in f.filename]
+    return " < ".join(f"{Path(f.filename).stem}.{f.name}" for f in reversed(frames[-3:])) or "?"
 
 
 def _campaign(shard_count: int) -> str:
@@ -102,7 +110,7 @@ def test_flash_sale_is_never_oversold(wide_pool, shard_count):
             except DiemError as exc:
                 return exc.code
             except BotoCoreError as exc:  # escaped the kernel: the API would answer 500, not a retryable 503
-                return f"unhandled {type(exc).__name__}"
+                return f"unhandled {type(exc).__name__} in {_where(exc)}"
         return f"still 503 after {SENDS} sends"
 
     with ThreadPoolExecutor(max_workers=CLAIMERS) as pool:
