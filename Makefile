@@ -44,6 +44,8 @@ lint: install
 	$(BIN)/mypy
 	$(PY) -m infra.build --check
 
+# --dist loadgroup: tests marked xdist_group share a worker (tests/infra packages
+# once, tests/contract starts one server); tests/conftest.py makes it work on pytest 9.2
 test: install lint
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q -n 2 --dist loadgroup
 
@@ -61,8 +63,12 @@ token: install-run
 bench: install
 	$(PY) -m bench
 
+# longer runs: the stateful machines at the soak profile, schemathesis with more
+# examples per operation (a fresh seed each run, printed; DIEM_SCHEMATHESIS_SEED replays)
+SOAK_EXAMPLES ?= 200
 soak: install
 	HYPOTHESIS_PROFILE=soak $(PY) -m pytest -q tests/stateful
+	DIEM_SCHEMATHESIS_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q tests/contract/test_schemathesis.py
 
 package: install
 	$(PY) -m infra.package --stage $(STAGE)

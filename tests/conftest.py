@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -40,6 +40,35 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=20, stateful_step_count=15, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# the contract test's seed: chosen once per run (at the controller's import, so
+# xdist workers inherit it through the environment), printed at the start,
+# replayed with DIEM_SCHEMATHESIS_SEED=<seed>
+os.environ.setdefault("DIEM_SCHEMATHESIS_SEED", str(int.from_bytes(os.urandom(4), "big")))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Print the seed first thing, `-q` or not (xdist workers print nothing)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(session.config, "workerinput"):
+        seed = os.environ["DIEM_SCHEMATHESIS_SEED"]
+        reporter.write_line(f"schemathesis seed: {seed} (replay with DIEM_SCHEMATHESIS_SEED={seed})")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Make `--dist loadgroup` group by `xdist_group` on pytest 9.2: xdist 3.8 tags
+    a grouped item by assigning `item._nodeid = "<id>@<group>"` (after which its
+    scheduler groups on the suffix), but pytest 9.2 keeps the id in `item._id`,
+    so the tag lands in an attribute nobody reads. Carry it over (runs after
+    xdist's hook; without xdist nothing is tagged)."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        tagged = item.__dict__.get("_nodeid")
+        if isinstance(tagged, str) and tagged != item.nodeid and tagged.startswith(item.nodeid + "@"):
+            item._id = NodeId.parse(tagged)
 
 
 def _use(endpoint: str | None, prefix: str) -> None:
@@ -111,12 +140,40 @@ def at(text: str) -> Any:
     return value
 
 
-def token(role: str, sub: str, ttl: int = 600) -> str:
+# a token outlives any suite run (a 600 s one minted at import did not), and stays
+# inside the product's default ceiling (DIEM_JWT_MAX_LIFETIME_SECONDS, 12 h)
+TOKEN_TTL_SECONDS = 2 * 3600
+
+
+def token(role: str, sub: str, ttl: int = TOKEN_TTL_SECONDS) -> str:
+    """A token minted now (real time, as the product checks it)."""
     return mint_token(role, sub, ttl_seconds=ttl, secret=os.environ["DIEM_JWT_SECRET"])
 
 
 def auth(role: str, sub: str = "staff-1") -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, sub)}"}
+
+
+class Bearer(Mapping[str, str]):
+    """Headers for `role`/`sub` whose token is minted each time they are read
+    (`headers=OPERATOR`, `{**OPERATOR, ...}`), never once at import."""
+
+    def __init__(self, role: str, sub: str) -> None:
+        self.role, self.sub = role, sub
+
+    def __getitem__(self, name: str) -> str:
+        if name != "Authorization":
+            raise KeyError(name)
+        return f"Bearer {token(self.role, self.sub)}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Authorization",))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"Bearer({self.role!r}, {self.sub!r})"
 
 
 def _conforms(method: str, path: str, body: Any) -> None:
@@ -129,6 +186,26 @@ def _conforms(method: str, path: str, body: Any) -> None:
         spec.response.model_validate(body)
 
 
+class Response:
+    """One answer of the test client. Not usable as a truth value: `assert
+    api.put(...)` would pass whatever the status, so assert `.status_code`."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.status_code: int = raw.status_code
+        self.headers: dict[str, str] = raw.headers
+        self.body: bytes = raw.body
+        self.data: Any = json.loads(raw.body) if raw.body else None
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"a Response ({self.status_code}) has no truth value: assert r.status_code == <expected> instead"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.data!r}>"
+
+
 class Api:
     """The Chalice test client with JSON helpers: an unexpected 500 fails the test,
     and so does a 2xx body that does not fit its route's response model."""
@@ -137,24 +214,35 @@ class Api:
         self.client = client
 
     def call(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: str | None = None
-    ) -> Any:
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        raw: str | None = None,
+        expect: int | None = None,
+    ) -> Response:
+        """`expect`: the status a setup call must get (`api.post(..., expect=201).data`)."""
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = getattr(self.client.http, method.lower())(path, headers=hdrs, body=payload)
-        assert response.status_code != 500, f"unexpected 500 from {method} {path}: {response.body!r}"
-        response.data = json.loads(response.body) if response.body else None
+        answer = getattr(self.client.http, method.lower())(path, headers=hdrs, body=payload)
+        assert answer.status_code != 500, f"unexpected 500 from {method} {path}: {answer.body!r}"
+        response = Response(answer)
+        if expect is not None:
+            assert response.status_code == expect, (
+                f"{method} {path}: {response.status_code}, not {expect}: {response.data!r}"
+            )
         if 200 <= response.status_code < 300 and response.data is not None:
             _conforms(method, path, response.data)
         return response
 
-    def get(self, path: str, **kw: Any) -> Any:
+    def get(self, path: str, **kw: Any) -> Response:
         return self.call("GET", path, **kw)
 
-    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+    def post(self, path: str, body: Any = None, **kw: Any) -> Response:
         return self.call("POST", path, body, **kw)
 
-    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+    def put(self, path: str, body: Any = None, **kw: Any) -> Response:
         return self.call("PUT", path, body, **kw)
 
 
@@ -177,8 +265,8 @@ def engine_api(engine_tables: str) -> Iterator[Api]:
     yield from _client()
 
 
-OPERATOR = auth("operator", "crm-1")
-MARKETER = auth("marketer", "mkt-1")
+OPERATOR = Bearer("operator", "crm-1")
+MARKETER = Bearer("marketer", "mkt-1")
 
 
 def _loopback(endpoint: str) -> bool:

@@ -190,7 +190,8 @@ def test_the_test_client_checks_each_reply_against_its_model(api, monkeypatch):
     from chalicelib.points import service
 
     at("2026-11-10T03:00:00Z")
-    api.put("/v1/subscribers/84961234567", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    r = api.put("/v1/subscribers/84961234567", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
     assert api.get("/v1/subscribers/84961234567/points", headers=OPERATOR).status_code == 200
     real = service.view
     monkeypatch.setattr(service, "view", lambda msisdn: {**real(msisdn), "owner_id": "84961234567@2020-01-01"})
@@ -233,7 +234,7 @@ def _launch(api, partner_id, name, inventory, **fields):
         "expected_peak_claims_per_second": 3_000,
         **fields,
     }
-    campaign_id = api.post("/v1/campaigns", body, headers=MARKETER).data["campaign_id"]
+    campaign_id = api.post("/v1/campaigns", body, headers=MARKETER, expect=201).data["campaign_id"]
     assert api.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER).status_code == 200
     return campaign_id
 

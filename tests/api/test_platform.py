@@ -52,7 +52,8 @@ def test_on_call_metrics_are_counted(api, monkeypatch):
 
     counted = []
     monkeypatch.setattr(observability, "count", lambda name, value=1: counted.append(name))
-    api.put("/v1/subscribers/0961234567", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    r = api.put("/v1/subscribers/0961234567", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
     event = {
         "event_id": "m1",
         "msisdn": "0961234567",
@@ -60,8 +61,8 @@ def test_on_call_metrics_are_counted(api, monkeypatch):
         "service": "mobile",
         "occurred_at": "2026-11-01T00:00:00Z",
     }
-    api.post("/v1/spend-events", event, headers=OPERATOR)
-    api.post("/v1/spend-events", event, headers=OPERATOR)
-    api.get("/v1/subscribers/0961234567/points", headers={"Authorization": "Bearer nope"})
+    assert api.post("/v1/spend-events", event, headers=OPERATOR).status_code == 201
+    assert api.post("/v1/spend-events", event, headers=OPERATOR).status_code == 200
+    assert api.get("/v1/subscribers/0961234567/points", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert counted.count("SpendEvents") == 2 and "DuplicateSpendEvents" in counted
     assert "AuthorizationFailures" in counted

@@ -182,7 +182,7 @@ def test_percent_off_is_an_integer(partner, member):
     [{"inventory": "20"}, {"inventory": 20.0}, {"inventory": True}, {"ends_at": 1765756800}, {"status": "ended"}],
 )
 def test_campaign_patch_refuses_loose_types(partner, member, patch):
-    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER).data["campaign_id"]
+    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER, expect=201).data["campaign_id"]
     _refused(member.call("PATCH", f"/v1/campaigns/{campaign_id}", patch, headers=MARKETER))
     assert member.get(f"/v1/campaigns/{campaign_id}", headers=MARKETER).data["inventory"] == 10
     r = member.call("PATCH", f"/v1/campaigns/{campaign_id}", {"inventory": 20, "ends_at": "2026-12-15T00:00:00Z"},
@@ -199,14 +199,14 @@ def test_partner_refuses_loose_types(member, body):
     "body", [{"msisdns": "0961234567"}, {"msisdns": [84961234567]}, {"msisdns": [ME], "points": 1}]
 )
 def test_grant_refuses_loose_types(partner, member, body):
-    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER).data["campaign_id"]
+    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER, expect=201).data["campaign_id"]
     assert member.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER).status_code == 200
     _refused(member.post(f"/v1/campaigns/{campaign_id}/grants", body, headers=MARKETER))
     assert member.get(f"/v1/subscribers/{ME}/vouchers", headers=OPERATOR).data["items"] == []
 
 
 def test_claim_refuses_any_field(partner, member):
-    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER).data["campaign_id"]
+    campaign_id = member.post("/v1/campaigns", _campaign(partner[0]), headers=MARKETER, expect=201).data["campaign_id"]
     assert member.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER).status_code == 200
     _refused(member.post(f"/v1/campaigns/{campaign_id}/claims", {"quantity": 1}, headers=auth("subscriber", ME)))
 

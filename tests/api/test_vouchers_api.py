@@ -297,7 +297,7 @@ def test_claim_refusals_change_nothing(world):
     error(world.claim(sold), 409, "SOLD_OUT")
     error(world.claim(world.campaign(launch=False)), 409, "CAMPAIGN_NOT_ACTIVE")
     paused = world.campaign()
-    api.post(f"/v1/campaigns/{paused}/pause", headers=MARKETER)
+    assert api.post(f"/v1/campaigns/{paused}/pause", headers=MARKETER).status_code == 200
     error(world.claim(paused), 409, "CAMPAIGN_NOT_ACTIVE")
     error(world.claim(world.campaign(starts_at="2026-11-20T00:00:00Z")), 409, "CAMPAIGN_NOT_ACTIVE")
     error(world.claim(world.campaign(ends_at="2026-11-10T02:00:00Z")), 409, "CAMPAIGN_NOT_ACTIVE")
@@ -314,7 +314,8 @@ def test_a_new_owner_of_a_recycled_number_starts_a_fresh_claim_count(world):
     error(world.claim(campaign_id), 409, "LIMIT_REACHED")
     r = api.put(f"/v1/subscribers/{ME}", {"activated_on": "2026-11-01", "plan": "prepaid"}, headers=OPERATOR)
     assert r.status_code == 200
-    api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 1_000, "reason": "welcome"}, headers=OPERATOR)
+    r = api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 1_000, "reason": "welcome"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
     r = world.claim(campaign_id)
     assert r.status_code == 201, r.data
     assert r.data["balance"] == 0
@@ -353,7 +354,7 @@ def test_offers_are_active_campaigns_in_window_the_subscriber_may_take(world):
     world.campaign(eligibility={"min_tier": "gold"})
     world.campaign(launch=False)
     paused = world.campaign()
-    api.post(f"/v1/campaigns/{paused}/pause", headers=MARKETER)
+    assert api.post(f"/v1/campaigns/{paused}/pause", headers=MARKETER).status_code == 200
     world.campaign(starts_at="2026-11-20T00:00:00Z")
     r = api.get(f"/v1/subscribers/{ME}/offers", headers=SELF)
     assert r.status_code == 200 and [c["campaign_id"] for c in r.data["items"]] == [open_to_all]
@@ -644,7 +645,7 @@ def test_round_trips_are_the_minimum(world):
             calls.clear()
             code = world.claim(campaign_id).data["voucher"]["code"]
             assert calls == ["BatchGetItem", "TransactWriteItems"]
-        world.api.get(f"/v1/vouchers/{code}", headers=world.key)  # warms the partner's key
+        assert world.api.get(f"/v1/vouchers/{code}", headers=world.key).status_code == 200  # warms the partner's key
         calls.clear()
         assert world.api.get(f"/v1/vouchers/{code}", headers=world.key).status_code == 200
         assert calls == ["GetItem"]

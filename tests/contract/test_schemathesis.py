@@ -2,19 +2,29 @@
 
 `python -m dev.serve` (embedded DynamoDB, demo data, `chalice local`) runs in a
 subprocess; the schema is read from its own `/v1/openapi.json`; every
-operation gets bounded, derandomized examples (positive and negative), called
-as each role its `description` admits. No 5xx, every response conforms to the
-document (status code, content type, headers, body schema), and afterwards
-`ops.reconcile` finds no drift in the tables.
+operation gets random examples (positive and negative) from a recorded seed
+(printed at the start of the run; `DIEM_SCHEMATHESIS_SEED=<seed>` replays it;
+`DIEM_SCHEMATHESIS_EXAMPLES` sets how many per operation, more in `make
+soak`), called as each role its `description` admits. No 5xx, every response
+conforms to the document (status code, content type, headers, body schema),
+every operation answered 2xx at least once (one that never did fails the run,
+named), and afterwards `ops.reconcile` finds no drift in the tables.
+
+Negative authorization: every valid case is also sent as each wrong principal
+(no credentials; each role its description does not admit; another
+subscriber on a route about a subscriber's own data; a partner key on a bearer
+route, a token on a partner-key route), and must be refused with 401, 403 or
+404, never a 2xx nor anything else.
 
 Why a subprocess: moto's embedded server shares process-global state with
 `moto.mock_aws`, which other tests enter and leave (each time wiping every
 table), so it must not live in the pytest process.
 
-Credentials are always ours (`with-security-parameters` off): a request with
-no Authorization header is answered by `chalice local` itself, with
-`{"message": "Unauthorized"}`, before any of our code runs, so it could not
-conform; missing and bad credentials are tested in tests/api/test_auth.py.
+Credentials of the generated cases are always ours (`with-security-parameters`
+off): a request with no Authorization header may be answered by the local
+server itself, before any of our code runs, so only its status is checked (in
+the negative-authorization runs); the shapes of those refusals are tested in
+tests/api/test_auth.py.
 """
 
 from __future__ import annotations
@@ -55,7 +65,13 @@ SECRET = "contract-secret-0123456789abcdef0123456789"
 # spend events, adjustments and grants
 SUBSCRIBER, OTHER = "84961234567", "84971112233"
 READY_SECONDS = 90.0
-MAX_EXAMPLES = 25
+# `make test` keeps the default (a couple of minutes); `make soak` raises it
+MAX_EXAMPLES = int(os.environ.get("DIEM_SCHEMATHESIS_EXAMPLES") or 25)
+# chosen per run by tests/conftest.py (which prints it), or given to replay one
+SEED = int(os.environ.get("DIEM_SCHEMATHESIS_SEED") or 20261123)
+REFUSED = {401, 403, 404}
+# a subscriber the seed never created, and who owns nothing
+STRANGER = "84979999999"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -72,6 +88,10 @@ UNEXPECTED_METHODS = ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
 def _bearer(role: str, sub: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(role, sub, 3600, SECRET)}"}
 
+
+# one worker runs the whole module against one server (tests/conftest.py makes
+# `--dist loadgroup` honour the group on pytest 9.2)
+pytestmark = pytest.mark.xdist_group("contract")
 
 ROLE_HEADERS = {
     "operator": _bearer("operator", "contract-crm"),
@@ -253,7 +273,7 @@ def api_schema(server: Server) -> Any:
     """The document the running server publishes."""
     config = schemathesis.Config.from_dict(
         {
-            "seed": 20261123,
+            "seed": SEED,
             "generation": {"max-examples": MAX_EXAMPLES, "with-security-parameters": False},
             "phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
         }
@@ -274,19 +294,49 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 # -- each case -----------------------------------------------------------------
 
 
-def _credentials(case: Any, server: Server) -> list[dict[str, str]]:
-    """Headers for each caller the operation admits: its API key for a partner
-    operation, a token per role ("Callers: subscriber, operator.") for a bearer one."""
+def _callers(case: Any) -> tuple[str, list[str]]:
+    """The operation's security ('none', 'apiKey' or 'bearer') and, for a bearer
+    one, the roles its description admits ("Callers: subscriber, operator.")."""
     definition = case.operation.definition.raw
     security = definition.get("security") or []
     if not security:
-        return [{}]
+        return "none", []
     if "apiKey" in security[0]:
-        looks_up = case.operation.path.startswith("/v1/vouchers/")
-        return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
+        return "apiKey", []
     match = re.fullmatch(r"Callers: (.+)\.", definition.get("description", ""))
     assert match, f"{case.operation.label}: no 'Callers: ...' in its description"
-    return [ROLE_HEADERS[role.strip()] for role in match.group(1).split(",")]
+    return "bearer", [role.strip() for role in match.group(1).split(",")]
+
+
+def _credentials(case: Any, server: Server) -> list[dict[str, str]]:
+    """Headers for each caller the operation admits: its API key for a partner
+    operation, a token per admitted role for a bearer one."""
+    security, roles = _callers(case)
+    if security == "none":
+        return [{}]
+    if security == "apiKey":
+        looks_up = case.operation.path.startswith("/v1/vouchers/")
+        return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
+    return [ROLE_HEADERS[role] for role in roles]
+
+
+def _wrong_principals(case: Any, server: Server) -> dict[str, dict[str, str]]:
+    """Each caller the operation must refuse, by name: no credentials; every
+    role it does not admit; another subscriber where the route is about one
+    subscriber's data (`{msisdn}`) and subscribers are admitted; a partner key
+    on a bearer route; every role's token on a partner-key route."""
+    security, roles = _callers(case)
+    if security == "none":
+        return {}
+    wrong: dict[str, dict[str, str]] = {"no credentials": {}}
+    if security == "apiKey":
+        wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items()})
+        return wrong
+    wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items() if role not in roles})
+    if "subscriber" in roles and "msisdn" in (case.path_parameters or {}):
+        wrong["another subscriber"] = _bearer("subscriber", STRANGER)
+    wrong["partner key"] = {"X-Api-Key": server.ids["api_key"]}
+    return wrong
 
 
 _turns: dict[str, Iterator[int]] = {}
@@ -306,14 +356,14 @@ def _known_ids(case: Any, server: Server, turn: int) -> dict[str, str]:
     }
 
 
-def _aim(case: Any, server: Server) -> None:
+def _aim(case: Any, server: Server) -> bool:
     """Every other valid case names objects that exist (random ids only ever get
-    400 or 404), so the success answers are checked too."""
+    400 or 404), so the success answers are checked too; True for those."""
     if case.meta is None or not case.meta.generation.mode.is_positive:
-        return
+        return False
     turn = next(_turns.setdefault(case.operation.label, itertools.count()))
     if turn % 2:
-        return
+        return False
     known = _known_ids(case, server, turn)
     for name in case.path_parameters or {}:
         case.path_parameters[name] = known[name]
@@ -334,6 +384,7 @@ def _aim(case: Any, server: Server) -> None:
         if voucher.get("value_vnd") is not None:
             voucher.pop("percent_off", None)
         body["starts_at"], body["ends_at"] = now.isoformat(), (now + timedelta(days=30)).isoformat()
+    return True
 
 
 def _reconcile(server: Server) -> subprocess.CompletedProcess[str]:
@@ -342,31 +393,69 @@ def _reconcile(server: Server) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.fixture(scope="module")
-def answers(server: Server) -> Iterator[dict[str, set[int]]]:
-    """The statuses each operation's valid cases got. After the last example:
-    every operation answered 2xx at least once (so success bodies were checked,
-    not only errors), and the tables still reconcile (`ops.reconcile`).
+def _labels(api_schema: Any, secured: bool = False) -> set[str]:
+    """The document's operations (only those that need credentials, if `secured`)."""
+    labels = set()
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if not secured or operation.definition.raw.get("security"):
+            labels.add(operation.label)
+    return labels
 
-    Checked here rather than in tests of their own: with pytest 9.2,
-    pytest-xdist 3.8 ignores `xdist_group` (it rewrites `item._nodeid`), so a
-    later test could run on another worker, against another server."""
+
+# statuses of the wrong-principal calls, by operation, then by principal
+REFUSALS: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+
+
+@pytest.fixture(scope="module")
+def answers(request: pytest.FixtureRequest, server: Server, api_schema: Any) -> Iterator[dict[str, set[int]]]:
+    """The statuses each operation's valid cases got (an operation that had only
+    invalid cases is recorded too, with none). After the last example: every
+    operation of the document was called and answered 2xx at least once (so
+    success bodies were checked, not only errors), and the tables still
+    reconcile (`ops.reconcile`).
+
+    Checked here rather than in a test of its own, which `-k` or a worker
+    could separate from the examples."""
     seen: dict[str, set[int]] = defaultdict(set)
     yield seen
+    if not seen:
+        return  # test_api_conforms was not selected
+    if request.session.testsfailed:
+        return  # stopped early or failed already: the operations left uncalled prove nothing
+    replay = f"seed {SEED}: replay with DIEM_SCHEMATHESIS_SEED={SEED}"
+    uncalled = sorted(_labels(api_schema) - set(seen))
+    assert not uncalled, f"operations never called: {uncalled} ({replay})"
     never = sorted(label for label, statuses in seen.items() if not statuses & {200, 201})
-    assert not never, f"no 2xx answer to: {never} ({dict(seen)})"
+    assert not never, f"no 2xx answer to: {never} ({replay}; {dict(seen)})"
+    untried = sorted(_labels(api_schema, secured=True) - set(REFUSALS))
+    assert not untried, f"no wrong principal was tried on: {untried} ({replay})"
+    print(f"wrong principals refused: { ({label: dict(by) for label, by in REFUSALS.items()}) }")
     done = _reconcile(server)
     assert done.returncode == 0, f"ops.reconcile after the run exited {done.returncode}:\n{done.stdout}{done.stderr}"
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case: Any, server: Server, answers: dict[str, set[int]]) -> None:
-    _aim(case, server)
+    aimed = _aim(case, server)
+    statuses = answers[case.operation.label]
+    valid = case.meta is not None and case.meta.generation.mode.is_positive
     for headers in _credentials(case, server):
         response = case.call_and_validate(base_url=server.base, headers=headers, checks=CHECKS)
-        if case.meta is not None and case.meta.generation.mode.is_positive:
-            answers[case.operation.label].add(response.status_code)
+        if valid:
+            statuses.add(response.status_code)
+    if not aimed:
+        return
+    # the same valid request about objects that exist, from each wrong principal:
+    # refused, never served (a random id is a 400 or 404 for anyone)
+    for who, headers in _wrong_principals(case, server).items():
+        response = case.call(base_url=server.base, headers=headers)
+        REFUSALS[case.operation.label][who].add(response.status_code)
+        assert response.status_code in REFUSED, (
+            f"{case.operation.label} as {who}: {response.status_code} {response.text[:300]} "
+            f"(seed {SEED}: replay with DIEM_SCHEMATHESIS_SEED={SEED})"
+        )
 
 
 # Requests answered with a 500 when this test was written (found by the fuzzer,

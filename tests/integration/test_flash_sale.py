@@ -1,21 +1,33 @@
 """Flash sale on the embedded engine: 300 concurrent claimers, inventory 100, at most
 2 per subscriber. Never oversold, nobody over the limit, every balance exact,
-for different inventory shard counts."""
+for different inventory shard counts.
+
+With the client settings the product ships (`binding._CLIENT_CONFIG`: its
+timeouts and its retries), only the connection pool widened to one connection
+per claiming thread: a deployed Lambda serves one request at a time, so its
+pool never has 300 callers, while here 300 threads share one client. A claim
+answered 503 (the kernel's budget ran out under the contention) is a correct,
+retryable answer: the claimer sends it again with the same Idempotency-Key, as
+a client would, a bounded number of times; the 503s are counted and printed."""
 
 from __future__ import annotations
 
 import threading
+import traceback
 from collections import Counter as Tally
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from botocore.exceptions import BotoCoreError
+from integration.overlap import Spans
 
-from chalicelib import clock, store
+from chalicelib import clock, idempotency, store
 from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import shards
 from chalicelib.config import rules
-from chalicelib.errors import DiemError
+from chalicelib.errors import DiemError, Unavailable
 from chalicelib.partners import service as partners
 from chalicelib.points import service as points
 from chalicelib.store import Counter, LedgerEntry, Subscriber, Voucher, binding
@@ -30,21 +42,25 @@ INVENTORY = 100
 LIMIT = 2
 PRICE = 100
 START_BALANCE = 10_000
+# sends of one claim (the first and its retries after a 503) before the test gives up
+SENDS = 20
 
 
 @pytest.fixture
 def wide_pool(engine_tables, monkeypatch):
-    """One connection per claiming thread (the deployed pool is sized for one Lambda)."""
+    """The shipped client settings, with one connection per claiming thread:
+    one Lambda serves one request at a time, here 300 threads share a client."""
     monkeypatch.setitem(binding._CLIENT_CONFIG, "max_pool_connections", CLAIMERS + 20)
-    # DynamoDB Local on a laptop queues 300 concurrent transactions longer than AWS would
-    monkeypatch.setitem(binding._CLIENT_CONFIG, "read_timeout", 60)
-    monkeypatch.setitem(binding._CLIENT_CONFIG, "connect_timeout", 30)
-    # DynamoDB Local on two shared cores drops connections under 300 threads; retry like AWS would
-    monkeypatch.setitem(binding._CLIENT_CONFIG, "retries", {"total_max_attempts": 10, "mode": "standard"})
     monkeypatch.setattr(binding, "_bound", None)
     store.bind()
     yield
     binding._bound = None
+
+
+def _where(exc: BaseException) -> str:
+    """The product's innermost frames an exception came through (module.function)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/chalicelib/" in f.filename]
+    return " < ".join(f"{Path(f.filename).stem}.{f.name}" for f in reversed(frames[-3:])) or "?"
 
 
 def _campaign(shard_count: int) -> str:
@@ -76,18 +92,35 @@ def test_flash_sale_is_never_oversold(wide_pool, shard_count):
         points.adjust(msisdn, START_BALANCE, "flash sale float", "test", None)
     campaign_id = _campaign(shard_count)
     start = threading.Barrier(CLAIMERS, timeout=60)
+    spans = Spans()
+    busy: Tally[int] = Tally()
 
     def claim(n: int) -> str:
+        msisdn = SUBSCRIBERS[n % len(SUBSCRIBERS)]
+        scope = f"subscriber:{msisdn}:POST /v1/campaigns/{campaign_id}/claims"
+        idem = idempotency.key_for(f"flash-{n}", scope, {})
         start.wait()
-        try:
-            vouchers.claim(SUBSCRIBERS[n % len(SUBSCRIBERS)], campaign_id, None)
-            return "issued"
-        except DiemError as exc:
-            return exc.code
+        for _ in range(SENDS):
+            try:
+                with spans.request():
+                    vouchers.claim(msisdn, campaign_id, idem)
+                return "issued"
+            except Unavailable:
+                busy[n] += 1
+            except DiemError as exc:
+                return exc.code
+            except BotoCoreError as exc:  # escaped the kernel: the API would answer 500, not a retryable 503
+                return f"unhandled {type(exc).__name__} in {_where(exc)}"
+        return f"still 503 after {SENDS} sends"
 
     with ThreadPoolExecutor(max_workers=CLAIMERS) as pool:
         outcomes = Tally(pool.map(claim, range(CLAIMERS)))
 
+    print(
+        f"shards {shard_count}: {sum(busy.values())} claims answered 503 and sent again "
+        f"(by {len(busy)} claimers, at most {max(busy.values(), default=0)} each); {dict(outcomes)}"
+    )
+    spans.assert_overlapped(CLAIMERS, f"flash sale, {shard_count} shards")
     assert outcomes["issued"] == INVENTORY, outcomes
     assert set(outcomes) <= {"issued", "SOLD_OUT", "LIMIT_REACHED"}, outcomes
     issued_to: Tally[str] = Tally()

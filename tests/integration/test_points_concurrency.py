@@ -1,9 +1,12 @@
 """Exactly-once accrual and idempotency under concurrency, on the embedded engine."""
 
 import random
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+
+from integration.overlap import Spans
 
 from chalicelib import idempotency, store
 from chalicelib.errors import Conflict, Unavailable
@@ -16,6 +19,7 @@ from chalicelib.subscribers import service as subscribers
 MSISDNS = [f"8496{i:07d}" for i in range(10)]
 OCCURRED = datetime(2026, 11, 9, 3, tzinfo=UTC)
 REDELIVERIES = 5
+DELIVERERS = 32
 
 
 def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(engine_tables):
@@ -27,6 +31,8 @@ def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(engine_table
     rng.shuffle(deliveries)
 
     busy = Counter()
+    spans = Spans()
+    start = threading.Barrier(DELIVERERS, timeout=60)
 
     def deliver(event):
         """As the SQS consumer does: a retryable refusal (503) leaves the message to be
@@ -34,14 +40,21 @@ def test_1000_deliveries_with_20_percent_duplicates_from_32_threads(engine_table
         event_id, msisdn, amount = event
         for _ in range(REDELIVERIES):
             try:
-                return points.accrue(event_id, msisdn, amount, "mobile", OCCURRED, None).status
+                with spans.request():
+                    return points.accrue(event_id, msisdn, amount, "mobile", OCCURRED, None).status
             except Unavailable:
                 busy[event_id] += 1
         raise AssertionError(f"{event_id} still refused after {REDELIVERIES} deliveries")
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        statuses = Counter(pool.map(deliver, deliveries))
+    def worker(share):
+        start.wait()
+        return [deliver(event) for event in share]
+
+    with ThreadPoolExecutor(max_workers=DELIVERERS) as pool:
+        shares = pool.map(worker, [deliveries[n::DELIVERERS] for n in range(DELIVERERS)])
+        statuses = Counter(status for share in shares for status in share)
     print(f"deliveries answered 503 and delivered again: {sum(busy.values())}")
+    spans.assert_overlapped(DELIVERERS, "1,000 deliveries")
     assert statuses[201] == 800 and statuses[200] == 200
 
     expected = Counter()
@@ -61,16 +74,21 @@ def test_concurrent_requests_with_one_idempotency_key_apply_once(engine_tables):
     msisdn = MSISDNS[0]
     subscribers.put_profile(msisdn, {"activated_on": "2020-01-01", "plan": "prepaid"}, None)
     idem = idempotency.key_for("same-key", "operator:crm:POST adjustments", {"points": 100})
+    spans = Spans()
+    start = threading.Barrier(16, timeout=30)
 
     def credit(_):
+        start.wait()
         try:
-            replay = idempotency.replay(idem)
-            return replay if replay else points.adjust(msisdn, 100, "gift", "crm", idem)
+            with spans.request():
+                replay = idempotency.replay(idem)
+                return replay if replay else points.adjust(msisdn, 100, "gift", "crm", idem)
         except Conflict as exc:
             return exc.code
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(credit, range(16)))
+    spans.assert_overlapped(16, "one Idempotency-Key")
     replies = [o for o in outcomes if isinstance(o, idempotency.Reply)]
     assert {o for o in outcomes if isinstance(o, str)} <= {"IDEMPOTENCY_IN_PROGRESS"}
     assert replies and all(r == replies[0] for r in replies)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from integration.overlap import Spans
 
 from chalicelib import clock, idempotency
 from chalicelib.errors import DiemError
@@ -29,9 +30,11 @@ def issued(engine_api):
     now = datetime(2026, 11, 11, 4, tzinfo=UTC)
     clock.set_now(lambda: now)
     api = engine_api
-    assert api.put(f"/v1/subscribers/{ME}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
-    api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 5_000, "reason": "float"}, headers=OPERATOR)
-    partner = api.post("/v1/partners", {"name": "Till shop"}, headers=MARKETER).data
+    r = api.put(f"/v1/subscribers/{ME}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    r = api.post(f"/v1/subscribers/{ME}/adjustments", {"points": 5_000, "reason": "float"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    partner = api.post("/v1/partners", {"name": "Till shop"}, headers=MARKETER, expect=201).data
     campaign = {
         "name": "One coffee",
         "partner_id": partner["partner_id"],
@@ -42,7 +45,7 @@ def issued(engine_api):
         "ends_at": "2026-12-01T00:00:00Z",
         "voucher_valid_days": 30,
     }
-    campaign_id = api.post("/v1/campaigns", campaign, headers=MARKETER).data["campaign_id"]
+    campaign_id = api.post("/v1/campaigns", campaign, headers=MARKETER, expect=201).data["campaign_id"]
     assert api.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER).status_code == 200
     r = api.post(f"/v1/campaigns/{campaign_id}/claims", headers=auth("subscriber", ME))
     assert r.status_code == 201, r.data
@@ -53,18 +56,21 @@ def test_twenty_concurrent_redemptions_of_one_code_exactly_one_wins(issued):
     _, partner, code = issued
     partner_id = partner["partner_id"]
     start = threading.Barrier(TILLS, timeout=30)
+    spans = Spans()
 
     def redeem(n: int) -> Reply | str:
         body = {"code": code, "order_ref": f"order-{n}"}
         idem = idempotency.key_for(f"till-{n}", f"partner:{partner_id}:POST /v1/redemptions", body)
         start.wait()
         try:
-            return redemptions.redeem(partner_id, code, f"order-{n}", None, idem)
+            with spans.request():
+                return redemptions.redeem(partner_id, code, f"order-{n}", None, idem)
         except DiemError as exc:
             return exc.code
 
     with ThreadPoolExecutor(max_workers=TILLS) as pool:
         outcomes = list(pool.map(redeem, range(TILLS)))
+    spans.assert_overlapped(TILLS, "20 redemptions")
 
     wins = [o for o in outcomes if isinstance(o, Reply)]
     assert len(wins) == 1 and wins[0].status == 201
