@@ -76,16 +76,10 @@ def run_optional(module_name: str) -> tuple[Any, str]:
 # -- printing ----------------------------------------------------------------------
 
 
-def _calls(side: dict[str, Any] | None, key: str = "calls") -> str:
-    if not side or side.get(key) is None:
+def _calls(side: dict[str, Any] | None) -> str:
+    if not side or side.get("calls") is None:
         return "-"
-    return " + ".join(side[key]) or "(none)"
-
-
-def _units(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:g}"
+    return " + ".join(side["calls"]) or "(none)"
 
 
 def _yes(value: bool | None) -> str:
@@ -93,84 +87,92 @@ def _yes(value: bool | None) -> str:
 
 
 def _wcu(side: dict[str, Any]) -> str:
-    units = _units(side["write_units"])
-    index = sum(v for k, v in side.get("index_units", {}).items())
+    units = f"{side['write_units']:g}"
+    index = sum(side.get("index_units", {}).values())
     return f"{units} ({index:g} idx)" if index else units
+
+
+def _ratio(value: float, paired: float) -> str:
+    return f"{value:.2f}x ({paired:.2f})"
 
 
 def print_ops(result: dict[str, Any]) -> None:
     ops = result["operations"]
-    print("\nDynamoDB calls per request (units: ConsumedCapacity reported by DynamoDB Local; idx = spent on indexes)")
-    rows = []
-    for op in ops:
-        d, b = op.get("diem"), op.get("baseline")
-        if op["status"] != "ok":
-            rows.append([op["name"], op["status"], "", "", "", "", "", op["target"], "-"])
-            continue
-        rows.append(
-            [
-                op["name"],
-                _calls(d),
-                _wcu(d),
-                _units(d["read_units"]),
-                _calls(d, "calls_with_idempotency_key"),
-                _calls(b),
-                _wcu(b),
-                op["target"],
-                _yes(op["meets_cost_target"]),
-            ]
-        )
-    headers = ["operation", "diem calls", "WCU", "RCU", "diem, with Idempotency-Key", "boto3 baseline", "WCU"]
-    print(render_table([*headers, "target", "met"], rows, right={2, 3, 6}))
-    for op in ops:
-        for side in ("diem", "baseline"):
-            units = (op.get(side) or {}).get("index_units") or {}
-            if units:
-                spent = ", ".join(f"{name} {value:g}" for name, value in units.items())
-                print(f"  {op['name']} ({side}): index units {spent}")
     print(
-        f"\nLatency in process, ms ({result['iterations']} requests per series, interleaved, "
-        f"after {result['warmup']} warm-up)"
+        "\nDynamoDB per request: round trips on diem's client (botocore events), units computed from item sizes "
+        "(bench.units; idx = the index part, included)"
     )
     rows = []
     notes = []
     for op in ops:
-        d, b = op.get("diem"), op.get("baseline")
         if op["status"] != "ok":
-            rows.append([op["name"], op["status"], "", "", "", "", "", ""])
-            if op["note"]:
-                notes.append(f"  {op['name']}: {op['note']}")
-            continue
-        rows.append(
-            [
-                op["name"],
-                fmt_ms(d["median_ms"]),
-                fmt_ms(d["p90_ms"]),
-                fmt_ms(b["median_ms"]),
-                fmt_ms(b["p90_ms"]),
-                f"{op['ratio_of_medians']:.2f}x",
-                f"{op['median_of_paired_ratios']:.2f}x",
-                _yes(op["meets_overhead_target"]),
-            ]
-        )
-        if op["note"]:
+            rows.append([op["name"], op["status"], "", "", "", "", "", "", "", "", ""])
             notes.append(f"  {op['name']}: {op['note']}")
-        for name, layer in (op.get("layers") or {}).items():
-            ratio = layer["median_ms"] / b["median_ms"]
+            continue
+        for name, v in op["variants"].items():
+            d, b = v["diem"], v["baseline"]
             rows.append(
-                [f"  - {name}", fmt_ms(layer["median_ms"]), fmt_ms(layer["p90_ms"]), "", "", f"{ratio:.2f}x", "", ""]
+                [
+                    op["name"] if name == "unkeyed" else "",
+                    name,
+                    _calls(d),
+                    str(d["round_trips"]),
+                    _wcu(d),
+                    f"{d['read_units']:g}",
+                    _calls(b),
+                    str(b["round_trips"]),
+                    _wcu(b),
+                    str(op["target_round_trips"]),
+                    _yes(v["meets_cost_target"]),
+                ]
             )
+    headers = ["operation", "key", "diem calls", "RT", "WCU", "RCU", "boto3 baseline", "RT", "WCU", "RT target", "met"]
+    print(render_table(headers, rows, right={3, 4, 5, 7, 8, 9}))
+    for op in ops:
+        if op["status"] == "ok":
+            print(f"  {op['name']}: target {op['target']}")
+            for name, v in op["variants"].items():
+                for side in ("diem", "baseline"):
+                    units = v[side].get("index_units") or {}
+                    if units:
+                        spent = ", ".join(f"{k} {x:g}" for k, x in units.items())
+                        print(f"    {name} {side}: index units {spent}")
+    targets = result.get("targets", {})
     print(
-        render_table(
-            ["operation", "diem p50", "diem p90", "boto3 p50", "boto3 p90", "ratio p50", "paired", "<= 1.2x"],
-            rows,
-            right={1, 2, 3, 4, 5, 6},
-        )
+        f"\nLatency in process, p50 ms ({result['iterations']} requests per series, every series interleaved, "
+        f"after {result['warmup']} warm-up); ratio = p50 / boto3 p50 (paired: median of per-iteration ratios)"
     )
-    print(
-        "  ratio p50 = diem median / boto3 median (the target); paired = median of the per-iteration ratios;\n"
-        "  '- ...' rows time layers of diem in the same loop, against the same boto3 median"
-    )
+    rows = []
+    for op in ops:
+        if op["status"] != "ok":
+            rows.append([op["name"], op["status"], "", "", "", "", "", "", ""])
+            continue
+        for name, v in op["variants"].items():
+            rows.append(
+                [
+                    op["name"] if name == "unkeyed" else "",
+                    name,
+                    fmt_ms(v["diem"]["median_ms"]),
+                    fmt_ms(v["handler"]["median_ms"]),
+                    fmt_ms(v["baseline"]["median_ms"]),
+                    _ratio(v["ratio_client"], v["paired_ratio_client"]),
+                    _yes(v["meets_client_target"]),
+                    _ratio(v["ratio_handler"], v["paired_ratio_handler"]),
+                    _yes(v["meets_handler_target"]),
+                ]
+            )
+    headers = [
+        "operation",
+        "key",
+        "test client",
+        "handler",
+        "boto3",
+        "client ratio",
+        f"<= {targets.get('client_ratio', 1.3)}x",
+        "handler ratio",
+        f"<= {targets.get('handler_ratio', 1.15)}x",
+    ]
+    print(render_table(headers, rows, right={2, 3, 4, 5, 7}))
     if notes:
         print("\n".join(notes))
     month = result.get("accrual_month")
@@ -186,7 +188,7 @@ def print_flash(result: dict[str, Any]) -> None:
     from bench.flash_sale import LIMITS
 
     print(
-        f"\nFlash sale on DynamoDB Local: inventory {result['inventory']}, per-subscriber limit 1, "
+        f"\nFlash sale on the atomic embedded engine: inventory {result['inventory']}, per-subscriber limit 1, "
         f"{result['subscribers']} subscribers, {result['threads']} threads, {result['attempts']} claim attempts per run"
     )
     if result.get("status") != "ok":
@@ -238,7 +240,7 @@ def print_flash(result: dict[str, Any]) -> None:
             f"  {run['shards']} shard(s): {run['attempts_made']}/{run['attempts']} attempts{stopped}; "
             f"responses {run['responses']}\n"
             f"    DynamoDB {db['by_operation']}, {db['calls_per_attempt']} calls/attempt, "
-            f"{db['write_units_per_voucher']} WCU/voucher, transactions cancelled {db['transactions_cancelled']} "
+            f"transactions cancelled {db['transactions_cancelled']} "
             f"(conflict {db['cancelled_by_conflict']}, condition {db['cancelled_by_condition']})\n"
             f"    vouchers without a 201: {v['vouchers_without_a_201']}, 201s without a voucher: "
             f"{v['201s_without_a_voucher']}, stock counters: {v['stock_counters']}"

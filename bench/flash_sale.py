@@ -310,7 +310,6 @@ def claim_storm(
         "dynamodb": {
             **summary,
             "calls_per_attempt": round(summary["calls"] / max(1, len(done)), 2),
-            "write_units_per_voucher": round(summary["write_units"] / max(1, len(won)), 2),
         },
         "verification": {
             "inventory": inventory,
