@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--shards-peak", type=int, default=flash_sale.SHARDED_PEAK, help="peak claims/s of the sharded run"
     )
     parser.add_argument("--no-ops", action="store_true", help="skip the per-operation benchmark")
+    parser.add_argument("--no-ledger", action="store_true", help="skip the 5,000-entry ledger page")
     parser.add_argument("--no-flash-sale", action="store_true", help="skip the flash sale")
     parser.add_argument("--no-package", action="store_true", help="skip package size and cold start")
     parser.add_argument("--endpoint", help="use this DynamoDB endpoint instead of spawning the embedded engine")
@@ -184,6 +185,61 @@ def print_ops(result: dict[str, Any]) -> None:
         )
 
 
+def print_ledger(result: dict[str, Any]) -> None:
+    seeded = result["seeded"]
+    print(
+        f"\nLedger page (GET /v1/subscribers/{{msisdn}}/ledger?limit={result['limit']}) on a ledger of "
+        f"{seeded['entries']:,} entries ({seeded['product_written']} written by the product, the rest copies of "
+        f"its entry); p50 of {result['reps']}, interleaved"
+    )
+    rows = []
+    for page in result["pages"]:
+        d, b = page["diem"], page["baseline"]
+        rows.append(
+            [
+                page["page"],
+                str(page["items"]),
+                " + ".join(d["calls"]),
+                str(d["round_trips"]),
+                f"{d['read_units']:g}",
+                fmt_ms(d["client"]["median_ms"]),
+                fmt_ms(d["handler"]["median_ms"]),
+                " + ".join(b["calls"]),
+                str(b["round_trips"]),
+                f"{b['read_units']:g}",
+                fmt_ms(b["median_ms"]),
+                f"{d['read_units'] / b['read_units']:.0f}x" if b["read_units"] else "-",
+            ]
+        )
+    headers = [
+        "page",
+        "items",
+        "diem calls",
+        "RT",
+        "RCU",
+        "test client",
+        "handler",
+        "minimum (boto3)",
+        "RT",
+        "RCU",
+        "boto3",
+        "RCU ratio",
+    ]
+    print(render_table(headers, rows, right={1, 3, 4, 5, 6, 8, 9, 10, 11}))
+    print(
+        f"  {result['pages_followed']} pages followed by next_cursor: {result['distinct_entries_in_pages']} "
+        f"distinct entries. Whole partition {seeded['partition_bytes']:,} bytes = on DynamoDB "
+        f"{seeded['whole_partition_queries']} Query page(s) of 1 MB, {seeded['whole_partition_rcu']:g} RCU consistent"
+    )
+    timeout = result["product_read_timeout_seconds"]
+    for page in result["pages"]:
+        if page["diem"]["client"]["median_ms"] > timeout * 1000:
+            print(
+                f"  {page['page']}: {page['diem']['client']['median_ms'] / 1000:.1f} s, longer than the product's "
+                f"{timeout} s read timeout: with its own client settings this page answers 500 (the bench waits)"
+            )
+
+
 def print_flash(result: dict[str, Any]) -> None:
     from bench.flash_sale import LIMITS
 
@@ -306,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     server = None
     endpoint = args.endpoint
-    if not args.no_ops or not args.no_flash_sale:
+    if not args.no_ops or not args.no_flash_sale or not args.no_ledger:
         if endpoint is None:
             from dev import embedded_dynamodb
 
@@ -327,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
             report["ops"] = result if result is not None else {"error": error}
             if result is not None:
                 print_ops(result)
+            else:
+                print(f"\n{error}")
+        if not args.no_ledger:
+            from bench import ledger
+
+            result, error = quietly("ledger", lambda: ledger.run(endpoint))
+            report["ledger"] = result if result is not None else {"error": error}
+            if result is not None:
+                print_ledger(result)
             else:
                 print(f"\n{error}")
         if not args.no_flash_sale:
