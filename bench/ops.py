@@ -43,7 +43,7 @@ from bench import (
     use_tables,
 )
 
-ITERATIONS = 100
+ITERATIONS = 60
 WARMUP = 10
 PROBES = 5
 SUBSCRIBERS = 20
