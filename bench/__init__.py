@@ -2,8 +2,10 @@
 
 - `bench.ops`: DynamoDB calls, write units and in-process latency of each
   operation next to a raw boto3 script making the minimal calls (TARGETS.md).
-- `bench.flash_sale`: many threads claiming one campaign on DynamoDB Local,
-  1 inventory shard against N, with oversell and balance checks.
+- `bench.ledger`: one page of a 5,000-entry ledger (round trips, read units, p50).
+- `bench.flash_sale`: many threads claiming one campaign on the atomic embedded
+  engine, 1 inventory shard against N, with oversell and balance checks.
+- `bench.units`: read and write units computed from item sizes (the one source).
 
 This module holds what both share: the environment, the Chalice test client
 wrapper, the DynamoDB call recorder and the statistics. Heavy modules are
@@ -66,6 +68,13 @@ def use_tables(endpoint: str, prefix: str) -> None:
     schema.create_tables(store.binding.client(), prefix)
 
 
+def peek(endpoint: str) -> Any:
+    """A `bench.units.Peek` on its own client: the bench's reads for unit figures."""
+    from bench.units import Peek
+
+    return Peek(raw_client(endpoint))
+
+
 def raw_client(endpoint: str) -> Any:
     """A plain boto3 DynamoDB client (default configuration) for `endpoint`."""
     import boto3
@@ -75,7 +84,7 @@ def raw_client(endpoint: str) -> Any:
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 (DynamoDB Local)
+        aws_secret_access_key="local",  # noqa: S106 (the local engine)
     )
 
 
@@ -194,8 +203,11 @@ class DynamoCall:
     read_units: float = 0.0
     error: str | None = None
     reasons: tuple[str, ...] = ()
+    # HTTP requests the call took: 1 + botocore's retries (RetryAttempts)
+    round_trips: int = 1
     # units spent on secondary indexes, "<table base name>/<index>" -> units (included above)
     index_units: dict[str, float] = field(default_factory=dict)
+    writes: list[Any] = field(default_factory=list, repr=False)
 
     def label(self) -> str:
         return f"{self.operation}[{self.items}]" if self.items else self.operation
@@ -204,18 +216,22 @@ class DynamoCall:
 class CallRecorder:
     """Records every DynamoDB API call made through `clients` (botocore events).
 
-    With `capacity=True` it asks for `ReturnConsumedCapacity=INDEXES` on every
-    call that takes it (diem's transactions and batch reads are sent without
-    it, PynamoDB's own calls with TOTAL), so the units are the ones DynamoDB
-    Local computes from item sizes, secondary index writes included and
-    itemised.
+    Round trips: each call, plus the retries botocore made inside it
+    (`ResponseMetadata.RetryAttempts`). Units: with a `peek` (`bench.units.Peek`,
+    a client no recorder watches) they are computed from item sizes by
+    `bench.units`, the one source of unit figures (the engine's own
+    `ConsumedCapacity` is never asked for): the items a write touches are read
+    before and after it, a read's units come from the items it returned.
+    Without a peek (the flash sale, where extra reads would disturb what is
+    measured) calls are only counted.
     """
 
-    def __init__(self, clients: list[Any], capacity: bool = True) -> None:
+    def __init__(self, clients: list[Any], peek: Any = None) -> None:
         self.clients = list({id(c): c for c in clients}.values())
-        self.capacity = capacity
+        self.peek = peek
         self.calls: list[DynamoCall] = []
         self._uid = f"bench-recorder-{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
 
     def __enter__(self) -> CallRecorder:
         for client in self.clients:
@@ -231,6 +247,8 @@ class CallRecorder:
             events.unregister("after-call.dynamodb.*", unique_id=self._uid + "-a")
 
     def _params(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        from bench import units
+
         call = DynamoCall(model.name)
         if model.name in ("TransactWriteItems", "TransactGetItems"):
             call.items = len(params.get("TransactItems") or [])
@@ -238,36 +256,37 @@ class CallRecorder:
             call.items = sum(len(t.get("Keys") or []) for t in (params.get("RequestItems") or {}).values())
         elif model.name == "BatchWriteItem":
             call.items = sum(len(t) for t in (params.get("RequestItems") or {}).values())
-        if self.capacity and "ReturnConsumedCapacity" in model.input_shape.members:
-            params["ReturnConsumedCapacity"] = "INDEXES"
+        if self.peek is not None and model.name in WRITE_OPERATIONS:
+            call.writes = units.writes_of(model.name, params, self.peek)
         context["bench_call"] = call
-        self.calls.append(call)
+        context["bench_params"] = params
+        with self._lock:
+            self.calls.append(call)
 
     def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        from bench import units
+
         call = context.get("bench_call")
         if call is None:
             return
-        consumed = parsed.get("ConsumedCapacity")
-        entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
-        units = sum(float(e.get("CapacityUnits") or 0) for e in entries)
-        for entry in entries:
-            table = _base_name(entry.get("TableName", "?"))
-            for kind in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
-                for index, used in (entry.get(kind) or {}).items():
-                    name = f"{table}/{index}"
-                    call.index_units[name] = call.index_units.get(name, 0.0) + float(used.get("CapacityUnits") or 0)
-        if call.operation in WRITE_OPERATIONS:
-            call.write_units += units
-        else:
-            call.read_units += units
+        call.round_trips = 1 + int((parsed.get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
         error = parsed.get("Error") or {}
         if error.get("Code"):
             call.error = error["Code"]
             reasons = parsed.get("CancellationReasons") or []
             call.reasons = tuple(r.get("Code", "None") for r in reasons)
+        if self.peek is None:
+            return
+        if call.operation in WRITE_OPERATIONS:
+            total, indexes = units.settle_writes(call.writes, self.peek, failed=bool(call.error))
+            call.write_units = total
+            call.index_units = {f"{_base_name(k.split('/')[0])}/{k.split('/')[1]}": v for k, v in indexes.items()}
+        elif not call.error:
+            call.read_units = units.read_units_of(call.operation, context.get("bench_params") or {}, parsed)
 
     def take(self) -> list[DynamoCall]:
-        calls, self.calls = self.calls, []
+        with self._lock:
+            calls, self.calls = self.calls, []
         return calls
 
 
@@ -282,6 +301,7 @@ def summarise_calls(calls: list[DynamoCall]) -> dict[str, Any]:
     condition_failures = sum(1 for c in calls if "ConditionalCheckFailed" in c.reasons)
     return {
         "calls": len(calls),
+        "round_trips": sum(c.round_trips for c in calls),
         "by_operation": dict(by_operation),
         "write_units": round(sum(c.write_units for c in calls), 1),
         "read_units": round(sum(c.read_units for c in calls), 1),

@@ -3,7 +3,7 @@ a benchmark measures, printed as tables and written to bench/results/latest.json
 
     python -m bench                      # everything, about 70 s on 2 quiet cores
     python -m bench --iterations 100 --no-flash-sale
-    python -m bench --endpoint http://127.0.0.1:8001   # reuse a running DynamoDB Local
+    python -m bench --endpoint http://127.0.0.1:8001   # reuse a running engine (make run's)
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--shards-peak", type=int, default=flash_sale.SHARDED_PEAK, help="peak claims/s of the sharded run"
     )
     parser.add_argument("--no-ops", action="store_true", help="skip the per-operation benchmark")
+    parser.add_argument("--no-ledger", action="store_true", help="skip the 5,000-entry ledger page")
     parser.add_argument("--no-flash-sale", action="store_true", help="skip the flash sale")
     parser.add_argument("--no-package", action="store_true", help="skip package size and cold start")
-    parser.add_argument("--endpoint", help="use this DynamoDB Local instead of starting one")
+    parser.add_argument("--endpoint", help="use this DynamoDB endpoint instead of spawning the embedded engine")
     parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
     return parser.parse_args(argv)
 
@@ -76,16 +77,10 @@ def run_optional(module_name: str) -> tuple[Any, str]:
 # -- printing ----------------------------------------------------------------------
 
 
-def _calls(side: dict[str, Any] | None, key: str = "calls") -> str:
-    if not side or side.get(key) is None:
+def _calls(side: dict[str, Any] | None) -> str:
+    if not side or side.get("calls") is None:
         return "-"
-    return " + ".join(side[key]) or "(none)"
-
-
-def _units(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:g}"
+    return " + ".join(side["calls"]) or "(none)"
 
 
 def _yes(value: bool | None) -> str:
@@ -93,84 +88,92 @@ def _yes(value: bool | None) -> str:
 
 
 def _wcu(side: dict[str, Any]) -> str:
-    units = _units(side["write_units"])
-    index = sum(v for k, v in side.get("index_units", {}).items())
+    units = f"{side['write_units']:g}"
+    index = sum(side.get("index_units", {}).values())
     return f"{units} ({index:g} idx)" if index else units
+
+
+def _ratio(value: float, paired: float) -> str:
+    return f"{value:.2f}x ({paired:.2f})"
 
 
 def print_ops(result: dict[str, Any]) -> None:
     ops = result["operations"]
-    print("\nDynamoDB calls per request (units: ConsumedCapacity reported by DynamoDB Local; idx = spent on indexes)")
-    rows = []
-    for op in ops:
-        d, b = op.get("diem"), op.get("baseline")
-        if op["status"] != "ok":
-            rows.append([op["name"], op["status"], "", "", "", "", "", op["target"], "-"])
-            continue
-        rows.append(
-            [
-                op["name"],
-                _calls(d),
-                _wcu(d),
-                _units(d["read_units"]),
-                _calls(d, "calls_with_idempotency_key"),
-                _calls(b),
-                _wcu(b),
-                op["target"],
-                _yes(op["meets_cost_target"]),
-            ]
-        )
-    headers = ["operation", "diem calls", "WCU", "RCU", "diem, with Idempotency-Key", "boto3 baseline", "WCU"]
-    print(render_table([*headers, "target", "met"], rows, right={2, 3, 6}))
-    for op in ops:
-        for side in ("diem", "baseline"):
-            units = (op.get(side) or {}).get("index_units") or {}
-            if units:
-                spent = ", ".join(f"{name} {value:g}" for name, value in units.items())
-                print(f"  {op['name']} ({side}): index units {spent}")
     print(
-        f"\nLatency in process, ms ({result['iterations']} requests per series, interleaved, "
-        f"after {result['warmup']} warm-up)"
+        "\nDynamoDB per request: round trips on diem's client (botocore events), units computed from item sizes "
+        "(bench.units; idx = the index part, included)"
     )
     rows = []
     notes = []
     for op in ops:
-        d, b = op.get("diem"), op.get("baseline")
         if op["status"] != "ok":
-            rows.append([op["name"], op["status"], "", "", "", "", "", ""])
-            if op["note"]:
-                notes.append(f"  {op['name']}: {op['note']}")
-            continue
-        rows.append(
-            [
-                op["name"],
-                fmt_ms(d["median_ms"]),
-                fmt_ms(d["p90_ms"]),
-                fmt_ms(b["median_ms"]),
-                fmt_ms(b["p90_ms"]),
-                f"{op['ratio_of_medians']:.2f}x",
-                f"{op['median_of_paired_ratios']:.2f}x",
-                _yes(op["meets_overhead_target"]),
-            ]
-        )
-        if op["note"]:
+            rows.append([op["name"], op["status"], "", "", "", "", "", "", "", "", ""])
             notes.append(f"  {op['name']}: {op['note']}")
-        for name, layer in (op.get("layers") or {}).items():
-            ratio = layer["median_ms"] / b["median_ms"]
+            continue
+        for name, v in op["variants"].items():
+            d, b = v["diem"], v["baseline"]
             rows.append(
-                [f"  - {name}", fmt_ms(layer["median_ms"]), fmt_ms(layer["p90_ms"]), "", "", f"{ratio:.2f}x", "", ""]
+                [
+                    op["name"] if name == "unkeyed" else "",
+                    name,
+                    _calls(d),
+                    str(d["round_trips"]),
+                    _wcu(d),
+                    f"{d['read_units']:g}",
+                    _calls(b),
+                    str(b["round_trips"]),
+                    _wcu(b),
+                    str(op["target_round_trips"]),
+                    _yes(v["meets_cost_target"]),
+                ]
             )
+    headers = ["operation", "key", "diem calls", "RT", "WCU", "RCU", "boto3 baseline", "RT", "WCU", "RT target", "met"]
+    print(render_table(headers, rows, right={3, 4, 5, 7, 8, 9}))
+    for op in ops:
+        if op["status"] == "ok":
+            print(f"  {op['name']}: target {op['target']}")
+            for name, v in op["variants"].items():
+                for side in ("diem", "baseline"):
+                    units = v[side].get("index_units") or {}
+                    if units:
+                        spent = ", ".join(f"{k} {x:g}" for k, x in units.items())
+                        print(f"    {name} {side}: index units {spent}")
+    targets = result.get("targets", {})
     print(
-        render_table(
-            ["operation", "diem p50", "diem p90", "boto3 p50", "boto3 p90", "ratio p50", "paired", "<= 1.2x"],
-            rows,
-            right={1, 2, 3, 4, 5, 6},
-        )
+        f"\nLatency in process, p50 ms ({result['iterations']} requests per series, every series interleaved, "
+        f"after {result['warmup']} warm-up); ratio = p50 / boto3 p50 (paired: median of per-iteration ratios)"
     )
-    print(
-        "  ratio p50 = diem median / boto3 median (the target); paired = median of the per-iteration ratios;\n"
-        "  '- ...' rows time layers of diem in the same loop, against the same boto3 median"
-    )
+    rows = []
+    for op in ops:
+        if op["status"] != "ok":
+            rows.append([op["name"], op["status"], "", "", "", "", "", "", ""])
+            continue
+        for name, v in op["variants"].items():
+            rows.append(
+                [
+                    op["name"] if name == "unkeyed" else "",
+                    name,
+                    fmt_ms(v["diem"]["median_ms"]),
+                    fmt_ms(v["handler"]["median_ms"]),
+                    fmt_ms(v["baseline"]["median_ms"]),
+                    _ratio(v["ratio_client"], v["paired_ratio_client"]),
+                    _yes(v["meets_client_target"]),
+                    _ratio(v["ratio_handler"], v["paired_ratio_handler"]),
+                    _yes(v["meets_handler_target"]),
+                ]
+            )
+    headers = [
+        "operation",
+        "key",
+        "test client",
+        "handler",
+        "boto3",
+        "client ratio",
+        f"<= {targets.get('client_ratio', 1.3)}x",
+        "handler ratio",
+        f"<= {targets.get('handler_ratio', 1.15)}x",
+    ]
+    print(render_table(headers, rows, right={2, 3, 4, 5, 7}))
     if notes:
         print("\n".join(notes))
     month = result.get("accrual_month")
@@ -182,11 +185,71 @@ def print_ops(result: dict[str, Any]) -> None:
         )
 
 
+def print_ledger(result: dict[str, Any]) -> None:
+    seeded = result["seeded"]
+    print(
+        f"\nLedger page (GET /v1/subscribers/{{msisdn}}/ledger?limit={result['limit']}) on a ledger of "
+        f"{seeded['entries']:,} entries ({seeded['product_written']} written by the product, "
+        "the rest copies of its entry)"
+        + (
+            f"; each diem page timed once (slower than 1 s), the baseline p50 of {result['reps']}"
+            if result.get("slow")
+            else f"; p50 of {result['reps']}, interleaved"
+        )
+    )
+    rows = []
+    for page in result["pages"]:
+        d, b = page["diem"], page["baseline"]
+        rows.append(
+            [
+                page["page"],
+                str(page["items"]),
+                " + ".join(d["calls"]),
+                str(d["round_trips"]),
+                f"{d['read_units']:g}",
+                fmt_ms(d["client"]["median_ms"]),
+                fmt_ms(d["handler"]["median_ms"]),
+                " + ".join(b["calls"]),
+                str(b["round_trips"]),
+                f"{b['read_units']:g}",
+                fmt_ms(b["median_ms"]),
+                f"{d['read_units'] / b['read_units']:.0f}x" if b["read_units"] else "-",
+            ]
+        )
+    headers = [
+        "page",
+        "items",
+        "diem calls",
+        "RT",
+        "RCU",
+        "test client",
+        "handler",
+        "minimum (boto3)",
+        "RT",
+        "RCU",
+        "boto3",
+        "RCU ratio",
+    ]
+    print(render_table(headers, rows, right={1, 3, 4, 5, 6, 8, 9, 10, 11}))
+    print(
+        f"  {result['pages_followed']} pages followed by next_cursor: {result['distinct_entries_in_pages']} "
+        f"distinct entries. Whole partition {seeded['partition_bytes']:,} bytes = on DynamoDB "
+        f"{seeded['whole_partition_queries']} Query page(s) of 1 MB, {seeded['whole_partition_rcu']:g} RCU consistent"
+    )
+    timeout = result["product_read_timeout_seconds"]
+    for page in result["pages"]:
+        if page["diem"]["client"]["median_ms"] > timeout * 1000:
+            print(
+                f"  {page['page']}: {page['diem']['client']['median_ms'] / 1000:.1f} s, longer than the product's "
+                f"{timeout} s read timeout: with its own client settings this page answers 500 (the bench waits)"
+            )
+
+
 def print_flash(result: dict[str, Any]) -> None:
     from bench.flash_sale import LIMITS
 
     print(
-        f"\nFlash sale on DynamoDB Local: inventory {result['inventory']}, per-subscriber limit 1, "
+        f"\nFlash sale on the atomic embedded engine: inventory {result['inventory']}, per-subscriber limit 1, "
         f"{result['subscribers']} subscribers, {result['threads']} threads, {result['attempts']} claim attempts per run"
     )
     if result.get("status") != "ok":
@@ -238,7 +301,7 @@ def print_flash(result: dict[str, Any]) -> None:
             f"  {run['shards']} shard(s): {run['attempts_made']}/{run['attempts']} attempts{stopped}; "
             f"responses {run['responses']}\n"
             f"    DynamoDB {db['by_operation']}, {db['calls_per_attempt']} calls/attempt, "
-            f"{db['write_units_per_voucher']} WCU/voucher, transactions cancelled {db['transactions_cancelled']} "
+            f"transactions cancelled {db['transactions_cancelled']} "
             f"(conflict {db['cancelled_by_conflict']}, condition {db['cancelled_by_condition']})\n"
             f"    vouchers without a 201: {v['vouchers_without_a_201']}, 201s without a voucher: "
             f"{v['201s_without_a_voucher']}, stock counters: {v['stock_counters']}"
@@ -304,23 +367,36 @@ def main(argv: list[str] | None = None) -> int:
     }
     server = None
     endpoint = args.endpoint
-    if not args.no_ops or not args.no_flash_sale:
+    if not args.no_ops or not args.no_flash_sale or not args.no_ledger:
         if endpoint is None:
-            from dev import dynamodb_local
+            from dev import embedded_dynamodb
 
             t0 = time.perf_counter()
-            server = dynamodb_local.start()
+            server = embedded_dynamodb.spawn()
             endpoint = server.endpoint
-            report["dynamodb_local"] = {"endpoint": endpoint, "start_seconds": round(time.perf_counter() - t0, 1)}
-            print(f"DynamoDB Local on {endpoint} (started in {time.perf_counter() - t0:.1f} s)")
+            report["engine"] = {
+                "kind": "embedded moto server, atomic (dev.embedded_dynamodb.spawn(), its own process)",
+                "endpoint": endpoint,
+                "start_seconds": round(time.perf_counter() - t0, 1),
+            }
+            print(f"Embedded DynamoDB engine on {endpoint} (spawned in {time.perf_counter() - t0:.1f} s)")
         else:
-            report["dynamodb_local"] = {"endpoint": endpoint, "start_seconds": None}
+            report["engine"] = {"kind": "given with --endpoint", "endpoint": endpoint, "start_seconds": None}
     try:
         if not args.no_ops:
             result, error = quietly("ops", lambda: ops.run(endpoint, args.iterations, args.warmup))
             report["ops"] = result if result is not None else {"error": error}
             if result is not None:
                 print_ops(result)
+            else:
+                print(f"\n{error}")
+        if not args.no_ledger:
+            from bench import ledger
+
+            result, error = quietly("ledger", lambda: ledger.run(endpoint))
+            report["ledger"] = result if result is not None else {"error": error}
+            if result is not None:
+                print_ledger(result)
             else:
                 print(f"\n{error}")
         if not args.no_flash_sale:
