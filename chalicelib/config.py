@@ -30,6 +30,8 @@ class Settings:
     jwt_audience: str | None
     log_level: str
     api_key_cache_seconds: float
+    # how long the commit kernel keeps retrying contention and throttling before a 503
+    commit_budget_seconds: float
     in_lambda: bool
     tracing: bool
     # a bearer token living longer than this (exp - iat) is refused, however it was signed
@@ -103,6 +105,8 @@ def settings() -> Settings:
         jwt_audience=_env("DIEM_JWT_AUDIENCE"),
         log_level=_env("DIEM_LOG_LEVEL", "INFO") or "INFO",
         api_key_cache_seconds=float(_env("DIEM_API_KEY_CACHE_SECONDS", "60") or 60),
+        # well inside the API function's 10 s timeout at DynamoDB's latency
+        commit_budget_seconds=float(_env("DIEM_COMMIT_BUDGET_SECONDS", "6") or 6),
         in_lambda=_env("AWS_LAMBDA_FUNCTION_NAME") is not None,
         # X-Ray needs the aws-xray-sdk (a layer) and xray:PutTraceSegments on "*"
         tracing=(_env("DIEM_TRACING", "false") or "").lower() == "true",

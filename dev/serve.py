@@ -51,6 +51,9 @@ def main() -> int:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
         env.setdefault("DIEM_JWT_SECRET", _dev_secret())
+        # the embedded engine serialises every request: under load its latency is tens
+        # of times DynamoDB's, so contention is retried for longer here than in Lambda
+        env.setdefault("DIEM_COMMIT_BUDGET_SECONDS", "20")
         os.environ.update(env)
         command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
         if os.environ.get("QUIET") == "1":

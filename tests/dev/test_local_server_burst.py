@@ -38,6 +38,9 @@ import local_api
 import pytest
 from local_api import LocalApi
 
+# the heavy concurrency proofs share one worker, so they never overload the machine together
+pytestmark = pytest.mark.xdist_group("heavy")
+
 BURST_SECONDS = 60.0
 CLIENTS = 64
 NEW_CONNECTION_EVERY_REQUEST = 4  # one client in this many

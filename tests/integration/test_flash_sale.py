@@ -34,7 +34,8 @@ from chalicelib.store import Counter, LedgerEntry, Subscriber, Voucher, binding
 from chalicelib.subscribers import service as subscribers
 from chalicelib.vouchers import service as vouchers
 
-pytestmark = pytest.mark.engine
+# the heavy concurrency proofs share one worker, so they never overload the machine together
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("heavy")]
 
 CLAIMERS = 300
 SUBSCRIBERS = [f"8496{n:07d}" for n in range(60)]

@@ -6,6 +6,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
 from integration.overlap import Spans
 
 from chalicelib import idempotency, store
@@ -15,6 +16,9 @@ from chalicelib.points import service as points
 from chalicelib.store import LedgerEntry, Subscriber
 from chalicelib.store.transact import send
 from chalicelib.subscribers import service as subscribers
+
+# the heavy concurrency proofs share one worker, so they never overload the machine together
+pytestmark = pytest.mark.xdist_group("heavy")
 
 MSISDNS = [f"8496{i:07d}" for i in range(10)]
 OCCURRED = datetime(2026, 11, 9, 3, tzinfo=UTC)

@@ -18,7 +18,8 @@ from chalicelib.store import Redemption, Voucher
 from chalicelib.vouchers import codes
 from conftest import MARKETER, OPERATOR, auth
 
-pytestmark = pytest.mark.engine
+# the heavy concurrency proofs share one worker, so they never overload the machine together
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("heavy")]
 
 ME = "84961234567"
 TILLS = 20

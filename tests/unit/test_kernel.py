@@ -324,7 +324,7 @@ def test_retries_end_in_a_503_after_the_attempts(monkeypatch: pytest.MonkeyPatch
 
 
 def test_retries_end_in_a_503_when_the_time_budget_is_spent(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([0.0, *[kernel.BUDGET_SECONDS + 1] * 10])
+    clock = iter([0.0, *[kernel.config.settings().commit_budget_seconds + 1] * 10])
     monkeypatch.setattr(kernel.time, "monotonic", lambda: next(clock))
     engine = use(monkeypatch, Engine(*[Throttled("x")] * 10))
     with pytest.raises(Unavailable):
