@@ -16,28 +16,18 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import re
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import local_api
 import pytest
-import requests
-
-from chalicelib.auth import mint_token
+from local_api import LocalApi
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "client-secret-0123456789abcdef0123456789"
 SUBSCRIBER = "84961234567"  # seeded by dev.seed with points; the demo campaign admits everyone
-READY_SECONDS = 90.0
 PACKAGE = "diem_client"
 
 
@@ -82,86 +72,14 @@ def _model(name: str) -> Any:
 # -- the server ---------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    base: str
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    def log(self) -> str:
-        return "".join(self.output[-200:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _drain(server: Server) -> None:
-    assert server.process.stdout is not None
-    for line in server.process.stdout:
-        server.output.append(line)
-
-
-def _wait_until_ready(server: Server) -> None:
-    """Poll GET /v1/health until it answers 200 (bounded)."""
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"dev.serve exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if requests.get(f"{server.base}/v1/health", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the API was not ready within {READY_SECONDS:.0f} s:\n{server.log()}")
-
-
-def _stop(server: Server) -> None:
-    """SIGTERM dev.serve's process group (it stops `chalice local` and the engine)."""
-    process = server.process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "DB_PORT": "0", "DIEM_JWT_SECRET": SECRET}
-    for name in ("DIEM_DYNAMODB_ENDPOINT", "DIEM_TABLE_PREFIX", "SEED"):
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dev.serve"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    running = Server(f"http://127.0.0.1:{port}", process)
-    reader = threading.Thread(target=_drain, args=(running,), daemon=True)
-    reader.start()
+def server() -> Iterator[LocalApi]:
+    """`make run`'s server (`python -m dev.serve`) on a free port, with its demo data."""
+    running = local_api.start()
     try:
-        _wait_until_ready(running)
         yield running
     finally:
-        _stop(running)
-        reader.join(timeout=10)
-
-
-def _printed(server: Server, pattern: str) -> str:
-    match = re.search(pattern, server.log())
-    assert match, f"dev.serve did not print {pattern!r}:\n{server.log()}"
-    return match.group(1)
+        local_api.stop(running)
 
 
 # -- checking a reply ---------------------------------------------------------------
@@ -203,9 +121,9 @@ def typed(response: Any, status: int, model: str) -> Any:
 
 def test_subscriber_and_partner_flows_through_the_generated_client(client_package, server):
     client = client_package
-    token = mint_token("subscriber", SUBSCRIBER, 600, SECRET)
+    token = server.token("subscriber", SUBSCRIBER)
     me = client.AuthenticatedClient(base_url=server.base, token=token, raise_on_unexpected_status=True)
-    partner_key = _printed(server, r"API key:\s+(\S+)")
+    partner_key = server.ids["api_key"]
     till = client.AuthenticatedClient(
         base_url=server.base,
         token=partner_key,
@@ -213,7 +131,7 @@ def test_subscriber_and_partner_flows_through_the_generated_client(client_packag
         auth_header_name="X-Api-Key",
         raise_on_unexpected_status=True,
     )
-    campaign_id = _printed(server, r"campaign:\s+(\S+)")
+    campaign_id = server.ids["campaign_id"]
 
     # the subscriber: points, offers, claim, wallet, ledger
     points = typed(_api("subscriber.get_points").sync_detailed(SUBSCRIBER, client=me), 200, "PointsOut")

@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.auth import mint_token
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "local-server-secret-0123456789abcdef0123"
 READY_SECONDS = 120.0
 STOP_SECONDS = 30.0
