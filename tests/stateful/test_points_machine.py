@@ -174,6 +174,29 @@ class Sub:
         if points:
             self.buckets[expires] = self.buckets.get(expires, 0) + points
 
+    def debit(self, points: int, today: date) -> None:
+        """First expiring first, from the points still spendable today."""
+        assert points <= self.spendable(today)
+        for day in sorted(d for d in self.buckets if d >= today):
+            take = min(self.buckets[day], points)
+            self.buckets[day] -= take
+            points -= take
+            if not self.buckets[day]:
+                del self.buckets[day]
+
+    def earn(self, amount: int, service: str, occurred_on: date, today: date) -> tuple[int, int]:
+        """A paid spend event: (rank points, spendable points)."""
+        self.end_cycles(today)
+        base = half_up(amount * RATES[service])
+        spendable = half_up(base * TIERS[CODES.index(self.tier)][2])
+        expires = month_end(occurred_on, 1 if service == "data" else 12)
+        if expires < today:
+            spendable = 0  # a late event whose points would already have expired: rank points only
+        self.credit(spendable, expires)
+        self.rank[(occurred_on.year, occurred_on.month)] += base
+        self.upgrade(today)
+        return base, spendable
+
     def anniversaries(self, today: date) -> list[tuple[date, int]]:
         """Anniversaries since joining the programme, up to today."""
         out, years = [], 1
@@ -300,14 +323,7 @@ class PointsMachine(RuleBasedStateMachine):
             return event_id
         sub.end_cycles(today)
         sub.write(today)
-        base = half_up(amount * RATES[service])
-        spendable = half_up(base * TIERS[CODES.index(sub.tier)][2])
-        expires = month_end(occurred_on, 1 if service == "data" else 12)
-        if expires < today:
-            spendable = 0  # a late event whose points would already have expired: rank points only
-        sub.credit(spendable, expires)
-        sub.rank[(occurred_on.year, occurred_on.month)] += base
-        sub.upgrade(today)
+        base, spendable = sub.earn(amount, service, occurred_on, today)
         sub.written()
         sub.entries[("earn", event_id, spendable, base)] += 1
         expected = {
@@ -372,14 +388,7 @@ class PointsMachine(RuleBasedStateMachine):
         if credit:
             sub.credit(amount, month_end(today, 12))
         else:
-            left = amount
-            for day in sorted(sub.buckets):  # first expiring first
-                take = min(sub.buckets[day], left)
-                sub.buckets[day] -= take
-                left -= take
-                if not sub.buckets[day]:
-                    del sub.buckets[day]
-            assert left == 0
+            sub.debit(amount, today)
         sub.written()
         sub.entries[("adjust", reason, points_, 0)] += 1
         assert outcome.reply is not None
