@@ -251,8 +251,17 @@ class PointsMachine(RuleBasedStateMachine):
         self.adjustments = 0
         self.dirty: set[int] = set()  # subscribers to check: a call touched them or the clock moved
 
-    @initialize(activations=st.lists(st.sampled_from(ACTIVATIONS), min_size=3, max_size=3))
-    def subscribers_join(self, activations: list[date]) -> None:
+    @initialize(
+        activations=st.lists(st.sampled_from(ACTIVATIONS), min_size=3, max_size=3),
+        # a first bill (its rank points reach loyal, gold, diamond), so tier cycles start on the first day;
+        # `data` points expire long before the cycle ends: only the review then touches the subscriber
+        opening=st.lists(
+            st.tuples(st.sampled_from([0, 250_000, 1_700_000, 3_100_000]), st.sampled_from(["mobile", "data"])),
+            min_size=3,
+            max_size=3,
+        ),
+    )
+    def subscribers_join(self, activations: list[date], opening: list[tuple[int, str]]) -> None:
         self.now = START
         clock.set_now(lambda: self.now)
         for activated in activations:
@@ -261,6 +270,9 @@ class PointsMachine(RuleBasedStateMachine):
             self.subs.append(sub)
         self.dirty.update(range(len(self.subs)))
         self.faults.install()
+        for who, (amount, service) in enumerate(opening):
+            if amount:
+                self.spend(who, amount, service, 0, False, ())
 
     def teardown(self) -> None:
         self.faults.uninstall()
@@ -286,7 +298,12 @@ class PointsMachine(RuleBasedStateMachine):
     @rule(
         target=events,
         who=st.integers(0, 2),
-        amount=st.one_of(st.integers(0, 3_000_000), st.sampled_from([10, 30, 50, 70, 90, 100, 170, 1_010])),
+        # Hypothesis favours small integers: the amounts that reach the tiers are drawn explicitly too
+        amount=st.one_of(
+            st.integers(0, 3_000_000),
+            st.sampled_from([200_000, 610_000, 1_000_010, 1_700_000, 3_000_000]),
+            st.sampled_from([10, 30, 50, 70, 90, 100, 170, 1_010]),
+        ),
         service=st.sampled_from(SERVICES),
         days_back=st.one_of(st.integers(0, 40), st.integers(0, 800)),
         keyed=st.booleans(),
