@@ -17,6 +17,7 @@ from hypothesis import Phase, settings
 
 from chalicelib import config, idempotency, store
 from chalicelib.api import http
+from chalicelib.api.http import is_throttling
 from chalicelib.errors import DiemError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.store import schema
@@ -126,6 +127,11 @@ def under_faults(faults: Faults, operation: Callable[[], Reply], armed: Sequence
             return Outcome(operation(), None, seen)
         except DiemError as exc:
             return Outcome(None, exc.code, seen)
+        except Exception as exc:
+            # what a caller gets: the HTTP layer answers an escaped throttle or timeout 503
+            if is_throttling(exc):
+                return Outcome(None, "SERVICE_UNAVAILABLE", seen)
+            raise
 
 
 def assert_success(outcome: Outcome, status: int) -> bool:
