@@ -79,6 +79,8 @@ def _use(endpoint: str | None, prefix: str) -> None:
     os.environ["DIEM_TABLE_PREFIX"] = prefix
     config.reset()
     forget_cached_keys()
+    # a new client every time: one made outside `mock_aws` (by a unit test) is not intercepted by it
+    store.binding._bound = None
     store.bind()
 
 

@@ -11,9 +11,10 @@ kernel then
 2. stamps every item it writes with this attempt (`_rq = <request>.<n>`) and
    commits with a ClientRequestToken derived from the stamp;
 3. resends the identical transaction when the outcome is unknown (a timeout,
-   a dropped connection, a server error): every plan's conditions make an
-   already committed copy fail, so a resend either commits once or is
-   cancelled;
+   a dropped connection, a server error) or the answer says nothing about its
+   items (throttled, or cancelled only by conflicts): every plan's conditions
+   make an already committed copy fail, so a resend either commits once or is
+   cancelled with the items as they are;
 4. on a cancellation, recognises **one way** that an earlier attempt of this
    very request committed: an old item returned by the cancellation carries
    this request's stamp (then the reply is that attempt's); else answers from
@@ -151,50 +152,67 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
     """Decide and commit, retrying what is retryable; the reply of the attempt that committed.
 
     `decide(fresh)`: `fresh` is empty on the first attempt, then the old items of
-    the last cancellation by label (a use case may skip re-reading them)."""
+    the last cancellation by label (a use case may skip re-reading them).
+
+    A new decision follows only a definitive answer: a cancellation with a failed
+    condition (whose old items show whether this request committed). A lost
+    answer, a throttle or a cancellation made only of conflicts and throttles
+    says nothing about our items (an SDK retry of a commit whose answer was lost
+    may be the one that met it), so the identical attempt is sent again."""
     request = secrets.token_hex(10)
     replies: dict[str, Reply] = {}
     fresh: dict[str, dict[str, Any]] = {}
     in_progress = False  # the last cancellation met another writer of this key's record
+    unknown = 0  # sends of the current attempt whose outcome was not known
+    ops: list[Op] | None = None  # the attempt to send again, or None: decide
+    stamp = ""
     deadline = time.monotonic() + config.settings().commit_budget_seconds
-    for attempt in range(attempts):
-        if attempt and time.monotonic() > deadline:
+    for turn in range(attempts):
+        if turn and time.monotonic() > deadline:
             break
-        # the first retry from a cancellation's items goes at once: they are the newest state
-        if attempt > 1 or (attempt == 1 and not fresh):
-            _backoff(attempt)
+        # the first decision from a cancellation's items goes at once: they are the newest state
+        if turn and (ops is not None or not fresh or turn > 1):
+            _backoff(turn)
+        if ops is None:
+            try:
+                plan = decide(fresh)
+            except DiemError as exc:
+                if idem is None:
+                    raise
+                return _refused(exc, idem)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                fresh = {}  # a read timed out or was throttled: decide again after a backoff
+                continue
+            writes = list(plan.writes)
+            if idem is not None:
+                writes.append(idempotency.record_op(idem, plan.stored or plan.reply))
+            if not writes:
+                return plan.reply
+            stamp, unknown = f"{request}.{turn}", 0
+            replies[stamp] = plan.reply
+            ops = [_stamped(op, stamp) for op in writes]
         try:
-            plan = decide(fresh)
-        except DiemError as exc:
-            if idem is None:
-                raise
-            return _refused(exc, idem)
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            fresh = {}  # a read timed out or was throttled: decide again after a backoff
+            send(ops, _token(stamp))
+            return replies[stamp]
+        except Ambiguous:
+            unknown += 1
+            if unknown > MAX_RESENDS:
+                raise Unavailable("The outcome is unknown; please retry with the same Idempotency-Key.") from None
             continue
-        writes = list(plan.writes)
-        if idem is not None:
-            writes.append(idempotency.record_op(idem, plan.stored or plan.reply))
-        if not writes:
-            return plan.reply
-        stamp = f"{request}.{attempt}"
-        replies[stamp] = plan.reply
-        ops = [_stamped(op, stamp) for op in writes]
-        try:
-            _send(ops, stamp)
-            return plan.reply
         except Throttled:
-            fresh = {}
             continue
         except Cancelled as cancelled:
-            fresh = {label: old for label, (_, old) in cancelled.reasons.items() if old is not None}
             mine = _mine(cancelled, request)
             if mine is not None:
                 # an earlier attempt of this request committed; its answer was lost
                 return replies[mine]
             in_progress = cancelled.code(idempotency.LABEL) == "TransactionConflict"
+            if not any(code == "ConditionalCheckFailed" for code, _ in cancelled.reasons.values()):
+                if cancelled.retryable:
+                    continue  # conflicts and throttles only: the same attempt again
+                raise
             if idem is not None and cancelled.failed(idempotency.LABEL):
                 stored = idempotency.from_raw(cancelled.old_item(idempotency.LABEL), idem)
                 if stored is not None:
@@ -203,19 +221,9 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
             answer = _meaning(cancelled, plan)
             if answer is not None:
                 return answer
+            fresh = {label: old for label, (_, old) in cancelled.reasons.items() if old is not None}
+            ops = None
     log.warning("commit gave up", extra={"attempts": attempts})
     if in_progress:
         raise Conflict("A request with this Idempotency-Key is in progress.", "IDEMPOTENCY_IN_PROGRESS")
     raise Unavailable("The service is busy; please retry.")
-
-
-def _send(ops: list[Op], stamp: str) -> None:
-    """One attempt: resend the identical transaction while its outcome is unknown."""
-    for resend in range(MAX_RESENDS + 1):
-        try:
-            send(ops, _token(stamp))
-            return
-        except Ambiguous:
-            if resend == MAX_RESENDS:
-                raise Unavailable("The outcome is unknown; please retry with the same Idempotency-Key.") from None
-            _backoff(resend)

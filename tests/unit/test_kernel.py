@@ -307,6 +307,7 @@ def test_conflicts_and_throttling_are_retried_with_backoff(
     engine = use(monkeypatch, Engine(conflict, Throttled("ThrottlingException"), None))
     assert kernel.run(lambda fresh: Plan([put()], OK)) == OK
     assert len(engine.sent) == 3 and len(no_sleep) == 2
+    assert engine.sent[0] == engine.sent[1] == engine.sent[2]  # the same attempt each time
     assert all(0 <= s <= kernel.BACKOFF_CAP_SECONDS for s in no_sleep)
 
 
@@ -343,9 +344,12 @@ def test_backoff_grows_with_the_attempt_and_is_capped(monkeypatch: pytest.Monkey
     ]
 
 
-def test_after_a_throttle_the_next_decision_gets_no_stale_items(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_throttle_or_a_conflict_sends_the_same_attempt_again(monkeypatch: pytest.MonkeyPatch) -> None:
     newest = {"pk": {"S": "balance"}}
-    use(monkeypatch, Engine(cancelled(balance=("ConditionalCheckFailed", newest)), Throttled("x"), None))
+    conflict = cancelled(balance=("TransactionConflict", None))
+    engine = use(
+        monkeypatch, Engine(cancelled(balance=("ConditionalCheckFailed", newest)), Throttled("x"), conflict, None)
+    )
     given: list[Any] = []
 
     def decide(fresh: Any) -> Plan:
@@ -353,7 +357,26 @@ def test_after_a_throttle_the_next_decision_gets_no_stale_items(monkeypatch: pyt
         return Plan([put("balance")], OK)
 
     assert kernel.run(decide) == OK
-    assert given == [{}, {"balance": newest}, {}]
+    assert given == [{}, {"balance": newest}]
+    assert engine.sent[1] == engine.sent[2] == engine.sent[3]
+
+
+def test_a_commit_whose_answer_was_lost_behind_a_conflict_is_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's resend of a committed attempt met a conflict: no old items, so the
+    kernel sends the same attempt again and reads its stamp from the refusal."""
+
+    def committed(ops: list[Op]) -> BaseException:
+        return cancelled(item=("ConditionalCheckFailed", {kernel.STAMP: {"S": engine.stamp(0)}}))
+
+    engine = use(monkeypatch, Engine(cancelled(item=("TransactionConflict", None)), committed))
+    decisions: list[Any] = []
+
+    def decide(fresh: Any) -> Plan:
+        decisions.append(fresh)
+        return Plan([put()], Reply(200, {"first": True}))
+
+    assert kernel.run(decide) == Reply(200, {"first": True})
+    assert decisions == [{}] and len(engine.sent) == 2
 
 
 def test_backoff_may_be_as_short_as_nothing(monkeypatch: pytest.MonkeyPatch, no_sleep: list[float]) -> None:
