@@ -58,16 +58,6 @@ def key_for(key: str | None, scope: str, payload: Any) -> Idempotency | None:
     )
 
 
-def derived(*parts: str) -> Idempotency:
-    """A dedupe identity made by the product itself (a grant's per-subscriber
-    issue, a channel session's claim): the same parts are the same request."""
-    joined = "\x1f".join(parts)
-    return Idempotency(
-        record_id=hashlib.sha256(f"derived\x1f{joined}".encode()).hexdigest(),
-        payload_hash=hashlib.sha256(joined.encode()).hexdigest(),
-    )
-
-
 def _whole_second(instant: datetime) -> datetime:
     return instant.replace(microsecond=0)
 

@@ -61,11 +61,6 @@ class Cancelled(Exception):
         return self.reasons[label][0] if label in self.reasons else None
 
     @property
-    def conflict(self) -> bool:
-        """Another transaction touched one of our items at the same time."""
-        return any(code == "TransactionConflict" for code, _ in self.reasons.values())
-
-    @property
     def retryable(self) -> bool:
         """Every failed part is a stale read, a conflict or throttling."""
         return all(code in RETRYABLE_REASONS or code == "ConditionalCheckFailed" for code, _ in self.reasons.values())
