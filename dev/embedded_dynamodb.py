@@ -232,9 +232,10 @@ def start(port: int = 0, host: str = DEFAULT_HOST) -> EmbeddedDynamoDB:
     """Start the atomic embedded DynamoDB on loopback (``port=0`` picks a free port)."""
     if not 0 <= port <= 65535:
         raise ValueError(f"port out of range: {port}")
-    from dev import engine_transactions
+    from dev import engine_serialise, engine_transactions
 
     engine_transactions.install()
+    engine_serialise.install()
     server = _AtomicMotoServer(_loopback_host(host), port)
     server.start()
     return EmbeddedDynamoDB(server)
