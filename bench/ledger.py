@@ -36,6 +36,7 @@ from typing import Any
 
 from bench import CallRecorder, Http, Timing, bearer, new_prefix, peek, raw_client, use_tables
 from bench.units import item_size, read_units
+from chalicelib.points import chain
 
 ENTRIES = 5_000
 LIMIT = 50
@@ -67,7 +68,8 @@ def _clone(template: dict[str, Any], seq0: int, seq: int, entry_id: str, at: str
     item["seq"] = {"N": str(seq)}
     item["at"] = {"S": at}
     item["balance_after"] = {"N": str(balance)}
-    item.pop("_rq", None)
+    for name in ("_rq", "block", "prev_block"):
+        item.pop(name, None)
     return item
 
 
@@ -94,6 +96,18 @@ def seed(http: Http, raw: Any, prefix: str, msisdn: str, entries: int) -> dict[s
         balance += 100
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + n * 60))
         items.append(_clone(template, seq0, seq, f"earn:ledger-bench-{seq}", at, balance))
+    # the copies continue the product's chain of blocks, as account_ops writes it
+    head = chain.Links(
+        tuple(v["S"] for v in subscriber.get("ledger_open", {}).get("L", [])),
+        subscriber.get("ledger_sealed", {}).get("S"),
+    )
+    head, seals = chain.extend(head, [i["entry_id"]["S"] for i in items])
+    for it in items:
+        seal = seals.get(it["entry_id"]["S"])
+        if seal:
+            it["block"] = {"L": [{"S": e} for e in seal.block]}
+            if seal.prev:
+                it["prev_block"] = {"S": seal.prev}
     sizes = sum(item_size(i) for i in items) + sum(item_size(i) for i in written)
     for i in range(0, len(items), 25):
         pending: dict[str, Any] = {ledger: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
@@ -103,9 +117,20 @@ def seed(http: Http, raw: Any, prefix: str, msisdn: str, entries: int) -> dict[s
     raw.update_item(
         TableName=subs,
         Key={"msisdn": {"S": msisdn}},
-        UpdateExpression="SET #seq = :seq, #balance = :balance",
-        ExpressionAttributeNames={"#seq": "seq", "#balance": "balance"},
-        ExpressionAttributeValues={":seq": {"N": str(last)}, ":balance": {"N": str(balance)}},
+        UpdateExpression="SET #seq = :seq, #balance = :balance, #open = :open"
+        + (", #sealed = :sealed" if head.sealed else ""),
+        ExpressionAttributeNames={
+            "#seq": "seq",
+            "#balance": "balance",
+            "#open": "ledger_open",
+            **({"#sealed": "ledger_sealed"} if head.sealed else {}),
+        },
+        ExpressionAttributeValues={
+            ":seq": {"N": str(last)},
+            ":balance": {"N": str(balance)},
+            ":open": {"L": [{"S": e} for e in head.open]},
+            **({":sealed": {"S": head.sealed}} if head.sealed else {}),
+        },
     )
     count = 0
     kwargs: dict[str, Any] = {

@@ -16,6 +16,7 @@ from chalicelib import tiers
 from chalicelib.clock import month_key
 from chalicelib.config import rules
 from chalicelib.points import rules as points_rules
+from chalicelib.points.chain import Links
 from chalicelib.tiers import TierState
 
 
@@ -42,6 +43,7 @@ class Account:
     rank: dict[str, int]
     tier: TierState
     next_anniversary: date | None
+    ledger: Links = field(default_factory=Links)
 
     # -- derived views --------------------------------------------------
 

@@ -5,7 +5,7 @@ ledger entries and idempotency record as one DynamoDB transaction."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -14,8 +14,10 @@ from chalicelib import clock, observability, store, tiers
 from chalicelib.auth import refuse_stale_token
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
+from chalicelib.points import chain
 from chalicelib.points import rules as points_rules
 from chalicelib.points.account import Account, Entry
+from chalicelib.points.chain import BrokenChain, Cursor, Links, Seal
 from chalicelib.store import LedgerEntry, Subscriber
 from chalicelib.tiers import TierState
 
@@ -40,6 +42,7 @@ def to_account(item: Subscriber) -> Account:
         rank=_int_map(item.rank),
         tier=TierState(item.tier or tiers.TIER_CODES[0], _date(item.tier_since), _date(item.tier_cycle_ends_on)),
         next_anniversary=_date(item.next_anniversary),
+        ledger=Links(tuple(item.ledger_open or ()), item.ledger_sealed),
     )
 
 
@@ -62,14 +65,18 @@ def load(msisdn: str) -> Subscriber:
 # -- writing ---------------------------------------------------------------
 
 
-def account_ops(before_seq: int, account: Account, entries: list[Entry], now: datetime) -> list[store.Op]:
-    """The transaction items for `account` replacing the one read at `before_seq`."""
+def account_ops(item: Subscriber, account: Account, entries: list[Entry], now: datetime) -> list[store.Op]:
+    """The transaction items for `account` replacing the balance item read as `item`:
+    the ledger entries, and an update of only the attributes that change."""
     ops: list[store.Op] = []
+    before_seq = int(item.seq or 0)
     seq = before_seq
     balance = account.balance - sum(e.points for e in entries)
+    links, seals = chain.extend(account.ledger, [e.entry_id for e in entries])
     for entry in entries:
         seq += 1
         balance += entry.points
+        seal = seals.get(entry.entry_id)
         ledger = LedgerEntry(
             account.owner_id,
             entry.entry_id,
@@ -83,36 +90,57 @@ def account_ops(before_seq: int, account: Account, entries: list[Entry], now: da
             at=clock.iso(now),
             ref=entry.ref,
             detail=entry.detail,
+            block=list(seal.block) if seal else None,
+            prev_block=seal.prev if seal else None,
         )
         ops.append(store.put(ledger, condition=LedgerEntry.entry_id.does_not_exist(), label=f"ledger:{entry.entry_id}"))
+    actions: list[Any] = [Subscriber.seq.set(seq if entries else before_seq + 1)]
+    for attribute, value in _stored_state(account, links):
+        if value == _as_stored(getattr(item, attribute.attr_name)):
+            continue
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    ops.append(
+        store.update(
+            Subscriber,
+            account.msisdn,
+            actions=actions,
+            condition=(Subscriber.seq == before_seq) & (Subscriber.owner_id == account.owner_id),
+            label=BALANCE,
+        )
+    )
+    return ops
+
+
+def _stored_state(account: Account, links: Links) -> list[tuple[Any, Any]]:
+    """The balance item's points attributes for `account` (None: absent)."""
     state = account.tier
-    sets: list[Any] = [
-        Subscriber.seq.set(seq if entries else before_seq + 1),
-        Subscriber.balance.set(account.balance),
-        Subscriber.buckets.set(account.buckets),
-        Subscriber.rank.set(account.rank),
-        Subscriber.tier.set(state.tier),
-    ]
-    optional = [
+    return [
+        (Subscriber.balance, account.balance),
+        (Subscriber.buckets, account.buckets),
+        (Subscriber.rank, account.rank),
+        (Subscriber.tier, state.tier),
         (Subscriber.tier_since, state.since.isoformat() if state.since else None),
         (Subscriber.tier_cycle_ends_on, state.cycle_ends_on.isoformat() if state.cycle_ends_on else None),
         (Subscriber.next_anniversary, account.next_anniversary.isoformat() if account.next_anniversary else None),
         (Subscriber.expiry_due, account.expiry_due()),
         (Subscriber.anniversary_due, account.anniversary_due()),
         (Subscriber.review_due, account.review_due()),
+        (Subscriber.ledger_open, list(links.open)),
+        (Subscriber.ledger_sealed, links.sealed),
     ]
-    for attribute, value in optional:
-        sets.append(attribute.set(value) if value is not None else attribute.remove())
-    ops.append(
-        store.update(
-            Subscriber,
-            account.msisdn,
-            actions=sets,
-            condition=(Subscriber.seq == before_seq) & (Subscriber.owner_id == account.owner_id),
-            label=BALANCE,
-        )
-    )
-    return ops
+
+
+def _as_stored(value: Any) -> Any:
+    """A value read from the item, comparable with `_stored_state`'s."""
+    if hasattr(value, "as_dict"):
+        return _int_map(value)
+    if isinstance(value, dict):
+        return _int_map(value)
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return int(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -136,7 +164,7 @@ def plan_change(item: Subscriber, decide: Callable[[Account, date], Change], now
     change = decide(expired_account, today)
     if not expired_entries and not change.entries and not change.extra and change.account == account:
         return store.Plan((), change.reply)
-    ops = account_ops(account.seq, change.account, [*expired_entries, *change.entries], now)
+    ops = account_ops(item, change.account, [*expired_entries, *change.entries], now)
     return store.Plan([*ops, *change.extra], change.reply, change.on_failure)
 
 
@@ -231,22 +259,55 @@ def view(msisdn: str) -> dict[str, Any]:
 
 
 def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    """The current owner's ledger, newest first. The cursor is the `seq` to continue below."""
-    owner_id = load(msisdn).owner_id
-    below = _seq_cursor(cursor)
-    entries = sorted(
-        (e for e in LedgerEntry.query(owner_id, consistent_read=True) if below is None or int(e.seq) < below),
-        key=lambda e: int(e.seq),
-        reverse=True,
-    )
-    page_items = entries[:limit]
-    more = len(entries) > limit
+    """The current owner's ledger, newest first, read along its chain of blocks:
+    one GetItem, then one BatchGetItem per block the page reaches."""
+    item = load(msisdn)
+    start = None
+    if cursor is not None:
+        start = Cursor.decode(cursor)
+        if start is None:
+            raise ValidationError("cursor is not valid.")
+    links = Links(tuple(item.ledger_open or ()), item.ledger_sealed)
+    try:
+        shown, after = chain.page(links, _entries_of(item.owner_id), limit, start)
+    except BrokenChain:
+        if start is not None and start.block is not None:
+            raise ValidationError("cursor is not valid.") from None
+        raise
     return {
         "items": [
-            _entry_body(e.entry_id, e.kind, int(e.points), int(e.balance_after), e.at, e.ref) for e in page_items
+            _entry_body(e.entry_id, e.kind, int(e.points), int(e.balance_after), e.at, e.ref)
+            for e in (stored.entry for stored in shown)
         ],
-        "next_cursor": str(int(page_items[-1].seq)) if more else None,
+        "next_cursor": after.encode() if after else None,
     }
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A ledger entry as chain.page walks it."""
+
+    entry: LedgerEntry
+
+    @property
+    def seq(self) -> int:
+        return int(self.entry.seq)
+
+    @property
+    def seal(self) -> Seal | None:
+        block = self.entry.block
+        return Seal(tuple(block), self.entry.prev_block) if block else None
+
+
+def _entries_of(owner_id: str) -> Callable[[Sequence[str]], dict[str, _Stored]]:
+    def fetch(entry_ids: Sequence[str]) -> dict[str, _Stored]:
+        found = store.batch_get(((LedgerEntry, owner_id, entry_id) for entry_id in entry_ids), consistent=False)
+        missing = [key for key, entry in found.items() if entry is None]
+        if missing:  # written with the balance just read, not yet on the replica read: read it from the leader
+            found.update(store.batch_get(missing, consistent=True))
+        return {key[2]: _Stored(entry) for key, entry in found.items() if entry is not None}
+
+    return fetch
 
 
 # ledger kinds whose `ref` is a member of staff's note (an adjustment's reason)
@@ -260,14 +321,6 @@ def ledger_shown_to(role: str, page: dict[str, Any]) -> dict[str, Any]:
         return page
     items = [{**e, "ref": None} if e["kind"] in _STAFF_NOTES else e for e in page["items"]]
     return {**page, "items": items}
-
-
-def _seq_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 12:
-        raise ValidationError("cursor is not valid.")
-    return int(cursor)
 
 
 # -- scheduled work on one subscriber --------------------------------------

@@ -101,6 +101,9 @@ class Subscriber(_Model):
     expiry_due = UnicodeAttribute(null=True)
     anniversary_due = UnicodeAttribute(null=True)
     review_due = UnicodeAttribute(null=True)
+    # the ledger's reading order (chalicelib/points/chain.py): the newest ids short of a block, the newest seal
+    ledger_open = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))
+    ledger_sealed = UnicodeAttribute(null=True)
     expiry_due_index = ExpiryDueIndex()
     anniversary_due_index = AnniversaryDueIndex()
     review_due_index = ReviewDueIndex()
@@ -113,8 +116,9 @@ class LedgerEntry(_Model):
     """One balance change. `entry_id` is derived from what caused it
     (`earn:<event_id>`, `expire:<date>`, ...), so the entry is its own dedupe;
     `seq` orders an owner's entries. No index: an index copy would cost every
-    accrual two more write units, while an owner's whole history is one Query
-    (see docs/data-model.md)."""
+    accrual another write unit. The reading order is a chain of blocks
+    instead: an entry that fills a block stores the ids of its block and the
+    previous such entry (chalicelib/points/chain.py, docs/data-model.md)."""
 
     Meta = _meta("ledger")
     owner_id = UnicodeAttribute(hash_key=True)
@@ -129,6 +133,8 @@ class LedgerEntry(_Model):
     at = UnicodeAttribute()
     ref = UnicodeAttribute(null=True)
     detail: MapAttribute[str, Any] = MapAttribute(default=dict)
+    block = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, null=True))
+    prev_block = UnicodeAttribute(null=True)
 
 
 # --- campaigns and counters --------------------------------------------------

@@ -201,7 +201,7 @@ def _recycle(current: Subscriber, profile: dict[str, Any], activated_on: date, t
     if old.balance:
         forfeit = Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled")
         zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}})
-        ops += points.account_ops(old.seq, zeroed, [forfeit], now)[:-1]  # the ledger entry only
+        ops += points.account_ops(current, zeroed, [forfeit], now)[:-1]  # the ledger entry only
     # the first vouchers in the recycling's own transaction, the rest right after it
     ops += [_cancel_op(v.code) for v in _issued_vouchers(old.owner_id)[:_MAX_VOUCHERS_IN_RECYCLE]]
     item = _new_item(current.msisdn, profile, _fresh_account(current.msisdn, activated_on, today), clock.iso(now))

@@ -121,7 +121,7 @@ def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render
         entries = [*entries, spend]
     voucher = _voucher(campaign, subscriber, code[0], shard, source, now)
     ops = [
-        *points.account_ops(account.seq, updated, entries, now),
+        *points.account_ops(subscriber, updated, entries, now),
         shards.take_op(campaign_id, shard, now_iso),
         _count_op(campaign_id, msisdn, account.owner_id, limit, mine),
         store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),

@@ -1,5 +1,8 @@
 """Subscribers, spend events, points, ledger and adjustments through the routes."""
 
+import base64
+import json
+
 import pytest
 
 from conftest import OPERATOR, at, auth
@@ -93,6 +96,36 @@ def test_ledger_newest_first_with_cursor(member):
     rest = member.get(f"/v1/subscribers/{ME}/ledger?limit=10&cursor={page['next_cursor']}", headers=SELF).data
     assert [e["ref"] for e in rest["items"]] == ["e2", "e1", "e0"] and rest["next_cursor"] is None
     assert {e["kind"] for e in rest["items"]} == {"earn"}
+
+
+def test_ledger_pages_across_blocks_show_each_entry_once_while_entries_arrive(member):
+    for i in range(17):
+        assert spend(member, f"p{i}", amount=10_000).status_code == 201
+    seen: list[str] = []
+    cursor, arriving = None, iter(range(17, 40))
+    while True:
+        query = "limit=4" + (f"&cursor={cursor}" if cursor else "")
+        r = member.get(f"/v1/subscribers/{ME}/ledger?{query}", headers=SELF)
+        assert r.status_code == 200, r.body
+        seen += [e["ref"] for e in r.data["items"]]
+        cursor = r.data["next_cursor"]
+        if cursor is None:
+            break
+        assert spend(member, f"p{next(arriving)}", amount=10_000).status_code == 201  # above the cursor
+    assert seen == [f"p{i}" for i in reversed(range(17))]
+    newest = member.get(f"/v1/subscribers/{ME}/ledger?limit=200", headers=SELF).data
+    assert [e["ref"] for e in newest["items"]] == [f"p{i}" for i in reversed(range(17 + len(seen) // 4))]
+    balances = [e["balance_after"] for e in newest["items"]]
+    assert balances == sorted(balances, reverse=True) and newest["next_cursor"] is None
+
+
+def test_a_ledger_cursor_naming_an_entry_that_is_not_a_block_seal_is_400(member):
+    assert spend(member, "only", amount=10_000).status_code == 201
+    for target in (["earn:only", 1], ["earn:nobody", 1]):
+        raw = json.dumps([1, *target], separators=(",", ":")).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        r = member.get(f"/v1/subscribers/{ME}/ledger?cursor={cursor}", headers=SELF)
+        assert r.status_code == 400 and r.data["error"]["code"] == "VALIDATION_ERROR", target
 
 
 def test_idempotency_key_replays_and_rejects_a_different_payload(member):
