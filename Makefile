@@ -63,11 +63,13 @@ token: install-run
 bench: install
 	$(PY) -m bench
 
-# longer runs: the stateful machines at the soak profile, schemathesis with more
+# longer runs: the stateful machines at the soak profile, the flash sale at ten shard
+# counts and the burst for a minute, schemathesis with more
 # examples per operation (a fresh seed each run, printed; DIEM_SCHEMATHESIS_SEED replays)
 SOAK_EXAMPLES ?= 200
 soak: install
 	HYPOTHESIS_PROFILE=soak $(PY) -m pytest -q tests/stateful
+	DIEM_FLASH_SHARDS=all DIEM_BURST_SECONDS=60 $(PY) -m pytest -q tests/integration/test_flash_sale.py tests/dev/test_local_server_burst.py
 	DIEM_SCHEMATHESIS_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q tests/contract/test_schemathesis.py
 
 package: install

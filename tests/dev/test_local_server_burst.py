@@ -1,5 +1,6 @@
-"""64 concurrent clients for a minute against `make run`'s server, on a loaded
-machine (TARGETS.md, "A newcomer's machine"): no connection reset or dropped,
+"""64 concurrent clients against `make run`'s server, on a loaded machine
+(TARGETS.md, "A newcomer's machine": for a minute in `make soak`, for 20 s in
+`make test`, which keeps the suite under 10 minutes): no connection reset or dropped,
 no 5xx, every answer a documented status, and the server answers afterwards.
 
 The server is started as `make run` starts it (`python -m dev.serve`). A CPU
@@ -25,6 +26,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import os
 import random
 import subprocess
 import sys
@@ -43,7 +45,8 @@ from local_api import LocalApi
 # the heavy concurrency proofs share one worker, so they never overload the machine together
 pytestmark = pytest.mark.xdist_group("heavy")
 
-BURST_SECONDS = 60.0
+# 20 s in make test, a minute in make soak (DIEM_BURST_SECONDS=60)
+BURST_SECONDS = float(os.environ.get("DIEM_BURST_SECONDS", "20"))
 CLIENTS = 64
 NEW_CONNECTION_EVERY_REQUEST = 4  # one client in this many
 REQUEST_TIMEOUT_S = 60.0

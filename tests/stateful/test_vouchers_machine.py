@@ -193,6 +193,14 @@ class VouchersMachine(RuleBasedStateMachine):
         self.claims: Tally[tuple[int, int]] = Tally()  # (campaign, who) -> vouchers
         # grants without a key: the same request content never issues twice to a subscriber
         self.granted: dict[tuple[str, tuple[str, ...]], dict[int, tuple[str, datetime]]] = {}
+        # what the invariant read last: an owner's vouchers and ledger by the seq they were read at,
+        # the partners' redemptions; re-read after a step that can change them (a claim, a grant, a
+        # redemption, a replay, a moved seq) and all of them at the end of every example
+        self.read_at: dict[str, int] = {}
+        self.owned: dict[str, set[str]] = {}
+        self.ledgers: dict[str, list[LedgerEntry]] = {}
+        self.partner_redemptions: dict[str, Redemption] = {}
+        self.issuing = self.redeeming = True
 
     @initialize(
         partner_count=st.integers(1, 2),
@@ -220,6 +228,8 @@ class VouchersMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.faults.uninstall()
         VouchersMachine.fired.update(self.faults.fired)
+        if self.subs:
+            self.books_balance(everything=True)
         # what the jobs' indexes would find in the next example
         for msisdn in self.subs:
             with contextlib.suppress(Subscriber.DoesNotExist):
@@ -234,6 +244,9 @@ class VouchersMachine(RuleBasedStateMachine):
     def _call(self, name: str, operation: Callable[[], Reply], faults: Any) -> Outcome:
         outcome = under_faults(self.faults, operation, faults)
         reply, code, seen = outcome.reply, outcome.code, outcome.seen
+        kind = name.split()[0]
+        self.issuing |= kind in ("claim", "grant", "replay", "key")
+        self.redeeming |= kind in ("redeem", "reverse", "replay", "key")
         fired = "+".join(sorted(seen.kinds))
         OUTCOMES[f"{name}: {code or (reply.status if reply else None)}{' after ' + fired if fired else ''}"] += 1
         return reply, code, seen
@@ -746,7 +759,7 @@ class VouchersMachine(RuleBasedStateMachine):
     # -- invariants ------------------------------------------------------------------
 
     @invariant()
-    def books_balance(self) -> None:
+    def books_balance(self, everything: bool = False) -> None:
         if not self.subs:
             return
         # this example's key space, read by key (the tables hold every example's items); no faults here
@@ -762,17 +775,25 @@ class VouchersMachine(RuleBasedStateMachine):
         counters = {k[1]: v for k, v in found.items() if k[0] is Counter and v is not None}
         assert sorted(accounts) == sorted(self.subs)
         # every voucher of this example's subscribers (the wallet index), every redemption of its partners
-        codes_seen = {v.code for a in accounts.values() for v in Voucher.by_owner.query(a.owner_id)}
-        redeemed = {
-            r.redemption_id: r for p in self.partners for r in Redemption.by_partner.query(p, consistent_read=False)
-        }
+        for a in accounts.values():
+            moved = self.read_at.get(a.owner_id) != int(a.seq or 0)
+            if everything or moved or self.issuing:
+                self.owned[a.owner_id] = {v.code for v in Voucher.by_owner.query(a.owner_id)}
+            if everything or moved:
+                self.ledgers[a.owner_id] = list(LedgerEntry.query(a.owner_id, consistent_read=True))
+            self.read_at[a.owner_id] = int(a.seq or 0)
+        if everything or self.redeeming:
+            self.partner_redemptions = {
+                r.redemption_id: r for p in self.partners for r in Redemption.by_partner.query(p, consistent_read=False)
+            }
+        self.issuing = self.redeeming = False
+        codes_seen = {c for a in accounts.values() for c in self.owned[a.owner_id]}
+        redeemed = dict(self.partner_redemptions)
         vouchers_found = store.batch_get([(Voucher, c, None) for c in codes_seen | {v.code for v in self.vouchers}])
         stored = {k[1]: v for k, v in vouchers_found.items() if v is not None}
         for r in self.redemptions:
             redeemed.setdefault(r.redemption_id, Redemption.get(r.redemption_id, consistent_read=True))
-        ledger: dict[str, list[LedgerEntry]] = {
-            a.owner_id: list(LedgerEntry.query(a.owner_id, consistent_read=True)) for a in accounts.values()
-        }
+        ledger = {a.owner_id: self.ledgers[a.owner_id] for a in accounts.values()}
         self._check_campaigns(campaign_items, counters, stored, redeemed)
         self._check_vouchers(stored, redeemed, accounts)
         self._check_points(accounts, ledger)
