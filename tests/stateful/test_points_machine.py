@@ -568,6 +568,15 @@ class PointsMachine(RuleBasedStateMachine):
                 sub.ledger_total = sum(int(e.points) for e in entries)
                 got = Counter((e.kind, e.ref or "", int(e.points), int(e.rank_points or 0)) for e in entries)
                 assert got == sub.entries, f"ledger: extra {got - sub.entries}, missing {sub.entries - got}"
+                # the subscriber's pages (the chain of blocks) show every entry once, newest first
+                shown, cursor = [], None
+                while True:
+                    page = points.ledger(sub.msisdn, 25, cursor)
+                    shown += [e["entry_id"] for e in page["items"]]
+                    if not (cursor := page["next_cursor"]):
+                        break
+                newest_first = sorted(entries, key=lambda e: -int(e.seq))
+                assert shown == [e.entry_id for e in newest_first], "ledger pages"
                 sub.checked = seen
             assert int(item.balance) == sub.ledger_total == sum(sub.buckets.values()), "balance != ledger"
             cycle_end = date.fromisoformat(item.tier_cycle_ends_on) if item.tier_cycle_ends_on else None

@@ -48,15 +48,17 @@ import contextlib
 import dataclasses
 import math
 import os
+import traceback
 import uuid
 from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
+from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
@@ -69,17 +71,18 @@ from machines import (
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
 )
-from test_points_machine import Sub, local
+from test_points_machine import ZONE, Sub, local
 
 from chalicelib import clock, config, store
 from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import shards as shard_module
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.partners import redemptions
 from chalicelib.partners import service as partners
 from chalicelib.points import service as points
 from chalicelib.store import Campaign, Counter, LedgerEntry, Redemption, Subscriber, Voucher
 from chalicelib.subscribers import service as subscribers
-from chalicelib.vouchers import codes, views
+from chalicelib.vouchers import codes, expiry, views
 from chalicelib.vouchers import service as vouchers
 from faults import Faults, Observed, report
 
@@ -683,8 +686,18 @@ class VouchersMachine(RuleBasedStateMachine):
     def advance_clock(self, step: timedelta) -> None:
         self.now += step
 
-    @rule(faults=FAULTS)
-    def run_voucher_expiry(self, faults: Any) -> None:
+    @rule(
+        # the daily job as it runs today, or on one of the 7 days after a voucher's expiry
+        # (clock steps alone seldom land in that window)
+        after=st.one_of(st.none(), st.tuples(PICK, st.integers(1, 7))),
+        faults=FAULTS,
+    )
+    def run_voucher_expiry(self, after: tuple[int, int] | None, faults: Any) -> None:
+        ahead = [v for v in self.vouchers if v.expires_at > self.now]
+        if after is not None and ahead:
+            voucher = ahead[after[0] % len(ahead)]
+            expiry_day = clock.local_date(voucher.expires_at) + timedelta(days=after[1])
+            self.now = max(self.now, datetime.combine(expiry_day, time(1), ZONE).astimezone(UTC))
         today = clock.today()
         due = [v for v in self.vouchers if v.due and 1 <= (today - clock.local_date(v.expires_at)).days <= 7]
         expiring = [v for v in due if v.status == "issued"]
@@ -902,3 +915,45 @@ def test_voucher_invariants():
     if os.environ.get("DIEM_STATEFUL_STATS"):
         print("\n".join(f"{n:6d}  {what}" for what, n in sorted(OUTCOMES.items())))
     report("voucher machine", VouchersMachine.fired, FIRING)
+
+
+def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> store.Op:
+    """A claim's stock condition without the decrement: the claim succeeds, the stock never moves."""
+    return store.check(
+        Counter,
+        shard_module.stock_key(campaign_id, shard),
+        condition=(Counter.stock > 0) & (Counter.status == "active"),
+        label=shard_module.LABEL,
+    )
+
+
+@pytest.mark.usefixtures("stateful_db")
+@pytest.mark.parametrize(
+    ("target", "name", "broken", "seen"),
+    [
+        # the job answers as if it had expired the vouchers and writes nothing: the next run finds them again
+        (expiry, "_expire", lambda code, now_iso: True, "vouchers"),
+        (shard_module, "take_op", _stock_checked_not_taken, "stock"),
+    ],
+    ids=["expiry-writes-nothing", "claim-takes-no-stock"],
+)
+def test_model_has_teeth(target: Any, name: str, broken: Any, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a defect planted in the product (and no faults) the machine fails on the invariant that sees it."""
+    monkeypatch.setattr(target, name, broken)
+    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
+    monkeypatch.setattr(
+        VouchersMachine.TestCase,
+        "settings",
+        settings(
+            max_examples=40,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            report_multiple_bugs=False,
+        ),
+    )
+    with pytest.raises(AssertionError) as failure:
+        VouchersMachine.TestCase().runTest()
+    assert seen in str(failure.value) or seen in "".join(traceback.format_tb(failure.tb)), failure.value
