@@ -179,7 +179,15 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
             except DiemError as exc:
                 if idem is None:
                     raise
-                return _refused(exc, idem)
+                try:
+                    return _refused(exc, idem)
+                except DiemError:
+                    raise
+                except Exception as read_error:  # the record's read timed out or was throttled
+                    if not transient(read_error):
+                        raise
+                    fresh = {}
+                    continue
             except Exception as exc:
                 if not transient(exc):
                     raise

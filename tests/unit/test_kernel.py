@@ -262,6 +262,36 @@ def test_a_refusal_without_a_stored_reply_is_the_answer(monkeypatch: pytest.Monk
         kernel.run(refuse)  # no key: no read at all
 
 
+def test_a_refusals_record_read_that_times_out_is_decided_again_never_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ReadTimeoutError
+    from pynamodb.exceptions import GetError
+
+    reads: list[str] = []
+
+    def replay(idem: Any) -> Reply | None:
+        reads.append("read")
+        if len(reads) == 1:
+            raise GetError("x", ReadTimeoutError(endpoint_url="http://127.0.0.1"))
+        return None
+
+    monkeypatch.setattr(kernel.idempotency, "replay", replay)
+    use(monkeypatch, Engine())
+
+    def refuse(fresh: Any) -> Plan:
+        raise Conflict("limit", "LIMIT_REACHED")
+
+    with pytest.raises(Conflict):
+        kernel.run(refuse, IDEM)
+    assert reads == ["read", "read"]
+
+    def always_timing_out(idem: Any) -> Reply | None:
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1")
+
+    monkeypatch.setattr(kernel.idempotency, "replay", always_timing_out)
+    with pytest.raises(Unavailable):
+        kernel.run(refuse, IDEM, attempts=3)
+
+
 # -- what a failed label means -----------------------------------------------------
 
 
