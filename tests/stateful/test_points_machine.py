@@ -16,7 +16,7 @@ on each 1st.
 
 Checked: every reply (earned rank and spendable points, tier, balance after an
 adjustment, the profile's tier and tenure); after every step, for every
-subscriber, `points.view` (balance, rank points, tier, cycle end, next tier and
+subscriber, `points.view_of` (what `points.view` shows of its one GetItem) (balance, rank points, tier, cycle end, next tier and
 points still needed, the expiring list) and the stored account (buckets,
 balance == sum of the ledger, tier and cycle as the jobs left them, the
 ledger's earn / expire / tenure_bonus / adjust entries exactly the model's).
@@ -538,7 +538,9 @@ class PointsMachine(RuleBasedStateMachine):
             if n not in dirty:
                 continue
             sub.end_cycles(today)
-            shown = points.view(sub.msisdn)
+            item = items[(Subscriber, sub.msisdn, None)]
+            assert item is not None
+            shown = points.view_of(item)  # `points.view` is one GetItem of this item, then this
             rank = sub.rank_points(today)
             position = CODES.index(sub.tier)
             above = CODES[position + 1] if position + 1 < len(CODES) else None
@@ -553,9 +555,6 @@ class PointsMachine(RuleBasedStateMachine):
                 "expiring": [{"on": d.isoformat(), "points": p} for d, p in sorted(sub.buckets.items()) if d >= today],
             }
             assert {k: shown.get(k) for k in expected} == expected, f"view: {shown} != model {expected}"
-
-            item = items[(Subscriber, sub.msisdn, None)]
-            assert item is not None
             stored = {
                 date.fromisoformat(d): int(p) for d, p in (item.buckets.as_dict() if item.buckets else {}).items()
             }
