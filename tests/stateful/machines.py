@@ -142,3 +142,22 @@ def assert_success(outcome: Outcome, status: int) -> bool:
     assert outcome.code is None and outcome.reply is not None, (outcome.code, dict(outcome.seen.fired))
     assert outcome.reply.status == status, (outcome.reply, dict(outcome.seen.fired))
     return True
+
+
+def without_faults_deterministically(monkeypatch: pytest.MonkeyPatch, machine: type, examples: int) -> None:
+    """For a teeth test: `machine` runs with no fault injected, the same examples every run,
+    and stops at the first failure."""
+    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
+    monkeypatch.setattr(
+        machine.TestCase,
+        "settings",
+        settings(
+            max_examples=examples,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            report_multiple_bugs=False,
+        ),
+    )

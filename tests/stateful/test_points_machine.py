@@ -36,7 +36,6 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import Phase, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
@@ -50,6 +49,7 @@ from machines import (
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
+    without_faults_deterministically,
 )
 
 from chalicelib import clock, jobs, store
@@ -604,20 +604,7 @@ def _nothing(*_: Any, **__: Any) -> dict[str, int]:
 def test_model_has_teeth(job: str, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a job that does nothing (and no faults) the machine fails where the model sees the job's effects."""
     monkeypatch.setattr(jobs, job, _nothing)
-    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
-    monkeypatch.setattr(
-        PointsMachine.TestCase,
-        "settings",
-        settings(
-            max_examples=30,
-            stateful_step_count=20,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            report_multiple_bugs=False,
-        ),
-    )
+    without_faults_deterministically(monkeypatch, PointsMachine, examples=30)
     with pytest.raises(AssertionError, match=seen):
         PointsMachine.TestCase().runTest()
 

@@ -58,7 +58,6 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
@@ -70,6 +69,7 @@ from machines import (
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
+    without_faults_deterministically,
 )
 from test_points_machine import ZONE, Sub, local
 
@@ -940,20 +940,7 @@ def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> stor
 def test_model_has_teeth(target: Any, name: str, broken: Any, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a defect planted in the product (and no faults) the machine fails on the invariant that sees it."""
     monkeypatch.setattr(target, name, broken)
-    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
-    monkeypatch.setattr(
-        VouchersMachine.TestCase,
-        "settings",
-        settings(
-            max_examples=40,
-            stateful_step_count=20,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            report_multiple_bugs=False,
-        ),
-    )
+    without_faults_deterministically(monkeypatch, VouchersMachine, examples=40)
     with pytest.raises(AssertionError) as failure:
         VouchersMachine.TestCase().runTest()
     assert seen in str(failure.value) or seen in "".join(traceback.format_tb(failure.tb)), failure.value
