@@ -56,6 +56,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         reporter.write_line(f"schemathesis seed: {seed} (replay with DIEM_SCHEMATHESIS_SEED={seed})")
 
 
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Lines a test recorded as `summary` (the machines' fault counts), from every xdist worker."""
+    if report.when == "call":
+        _SUMMARIES.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _SUMMARIES:
+        terminalreporter.write_line(line)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Make `--dist loadgroup` group by `xdist_group` on pytest 9.2: xdist 3.8 tags

@@ -586,10 +586,10 @@ PointsMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_points_invariants():
+def test_points_invariants(record_property):
     PointsMachine.fired.clear()
     PointsMachine.TestCase().runTest()
-    report("points machine", PointsMachine.fired, FIRING)
+    record_property("summary", report("points machine", PointsMachine.fired, FIRING))
 
 
 def _nothing(*_: Any, **__: Any) -> dict[str, int]:

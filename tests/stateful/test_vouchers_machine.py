@@ -908,13 +908,13 @@ VouchersMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_voucher_invariants():
+def test_voucher_invariants(record_property):
     OUTCOMES.clear()
     VouchersMachine.fired.clear()
     VouchersMachine.TestCase().runTest()
     if os.environ.get("DIEM_STATEFUL_STATS"):
         print("\n".join(f"{n:6d}  {what}" for what, n in sorted(OUTCOMES.items())))
-    report("voucher machine", VouchersMachine.fired, FIRING)
+    record_property("summary", report("voucher machine", VouchersMachine.fired, FIRING))
 
 
 def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> store.Op:
