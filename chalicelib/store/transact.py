@@ -11,6 +11,8 @@ plan.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -134,7 +136,7 @@ def transient(exc: BaseException) -> bool:
     for _ in range(4):  # PynamoDB wraps the botocore error as its `cause`
         if seen is None:
             return False
-        if isinstance(seen, HTTPClientError | BotocoreConnectionError):
+        if isinstance(seen, HTTPClientError | BotocoreConnectionError | Throttled):
             return True
         code = error_code(seen)
         if code in THROTTLING_CODES or code in _AMBIGUOUS_CODES:
@@ -193,6 +195,7 @@ def batch_get(
         lookup[(table, _key_repr(raw_key))] = key
     found: dict[tuple[type[M], Any, Any], M | None] = dict.fromkeys(wanted)
     for chunk in _chunks(request, _BATCH_GET_LIMIT):
+        rounds = 0
         while chunk:
             response = client().batch_get_item(RequestItems=chunk)
             for table, items in response.get("Responses", {}).items():
@@ -200,10 +203,18 @@ def batch_get(
                     key = lookup[(table, _key_repr({n: item[n] for n in key_names[table]}))]
                     found[key] = key[0].from_raw_data(item)
             chunk = response.get("UnprocessedKeys") or {}
+            if chunk:
+                # DynamoDB leaves keys unprocessed when throttled: back off (full jitter), then give up
+                rounds += 1
+                if rounds >= _BATCH_GET_ROUNDS:
+                    raise Throttled("BatchGetItem kept leaving keys unprocessed")
+                time.sleep(random.uniform(0, min(_BATCH_GET_BACKOFF_CAP, _BATCH_GET_BACKOFF * 2**rounds)))
     return found
 
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+_BATCH_GET_ROUNDS = 8  # requests per chunk, the first included, before a read is Throttled
+_BATCH_GET_BACKOFF, _BATCH_GET_BACKOFF_CAP = 0.025, 1.0  # seconds
 
 
 def _chunks(request: dict[str, dict[str, Any]], size: int) -> list[dict[str, dict[str, Any]]]:
