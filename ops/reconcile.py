@@ -67,6 +67,8 @@ class Tables:
 
     subscribers: list[Subscriber]
     ledger: dict[str, int]
+    # owner -> entry id -> the block it fills (None for most) and the entry that filled the one before
+    links: dict[str, dict[str, tuple[tuple[str, ...] | None, str | None]]]
     campaigns: list[Campaign]
     counters: list[Counter]
     vouchers: list[Voucher]
@@ -144,12 +146,16 @@ def scan(segments: int = DEFAULT_SEGMENTS) -> tuple[Tables, dict[str, int], dict
     client = store.binding.client()
     lock = threading.Lock()
     ledger: defaultdict[str, int] = defaultdict(int)
+    links: defaultdict[str, dict[str, tuple[tuple[str, ...] | None, str | None]]] = defaultdict(dict)
     found: dict[type[Model], list[Any]] = {m: [] for m in (Subscriber, Campaign, Counter, Voucher, Redemption)}
 
     def fold_ledger(item: dict[str, Any]) -> None:
         owner, points = item["owner_id"]["S"], int(item["points"]["N"])
+        block = tuple(v["S"] for v in item["block"]["L"]) if "L" in item.get("block", {}) else None
+        prev = item.get("prev_block", {}).get("S")
         with lock:
             ledger[owner] += points
+            links[owner][item["entry_id"]["S"]] = (block, prev)
 
     def collect(model: type[Model]) -> Callable[[dict[str, Any]], None]:
         return lambda item: found[model].append(model.from_raw_data(item))
@@ -172,6 +178,7 @@ def scan(segments: int = DEFAULT_SEGMENTS) -> tuple[Tables, dict[str, int], dict
     tables = Tables(
         subscribers=found[Subscriber],
         ledger=dict(ledger),
+        links=dict(links),
         campaigns=found[Campaign],
         counters=found[Counter],
         vouchers=found[Voucher],
@@ -209,6 +216,30 @@ def _subscribers(t: Tables) -> Iterator[Drift]:
             yield Drift(
                 "ledger.former_owner", {"owner_id": owner}, f"no longer the owner, but its ledger sums to {total}"
             )
+
+
+def _chains(t: Tables) -> Iterator[Drift]:
+    """Every entry of a current owner is on the ledger's chain of blocks (so a page
+    shows it), and the chain names only entries that exist."""
+    for item in sorted(t.subscribers, key=lambda s: s.msisdn):
+        ids: dict[str, str | int] = {"msisdn": item.msisdn, "owner_id": item.owner_id}
+        entries = t.links.get(item.owner_id, {})
+        reached, seal, seals = set(item.ledger_open or ()), item.ledger_sealed, set()
+        while seal is not None and seal not in seals:
+            seals.add(seal)
+            block, prev = entries.get(seal, (None, None))
+            if block is None:
+                yield Drift("ledger.chain_broken", ids, f"the chain names {seal}, not an entry that fills a block")
+                break
+            reached.update(block)
+            seal = prev
+        if seal is not None and seal in seals:
+            yield Drift("ledger.chain_broken", ids, f"the chain loops at {seal}")
+        if missing := sorted(reached - set(entries)):
+            detail = f"the chain names {len(missing)} missing entries, e.g. {missing[0]}"
+            yield Drift("ledger.chain_broken", ids, detail)
+        if off := sorted(set(entries) - reached):
+            yield Drift("ledger.off_chain", ids, f"{len(off)} entries no ledger page shows, e.g. {off[0]}")
 
 
 def _split(counter_id: str) -> tuple[str, str, str]:
@@ -331,7 +362,7 @@ def _redemptions(t: Tables) -> Iterator[Drift]:
 
 def find_drift(tables: Tables) -> list[Drift]:
     """Every broken invariant, subscribers first."""
-    return [*_subscribers(tables), *_campaigns(tables), *_vouchers(tables), *_redemptions(tables)]
+    return [*_subscribers(tables), *_chains(tables), *_campaigns(tables), *_vouchers(tables), *_redemptions(tables)]
 
 
 def reconcile(segments: int = DEFAULT_SEGMENTS) -> Report:
