@@ -214,8 +214,14 @@ def _entry_body(entry_id: str, kind: str, points: int, balance_after: int, at: s
 
 def view(msisdn: str) -> dict[str, Any]:
     """The app's points screen, from one GetItem; expired points never show as spendable."""
+    return view_of(load(msisdn))
+
+
+def view_of(item: Subscriber) -> dict[str, Any]:
+    """The points screen of a subscriber item already read (`view` without the read)."""
+    msisdn = item.msisdn
     today = clock.today()
-    account = to_account(load(msisdn)).effective(today)
+    account = to_account(item).effective(today)
     rank_points = account.rank_points(today)
     above, needed = tiers.next_tier(account.tier.tier, rank_points)
     return {
