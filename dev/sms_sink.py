@@ -45,6 +45,11 @@ class SmsSink:
 def _handler(sink: SmsSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if self.path != "/sms":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             length = int(self.headers.get("content-length") or 0)
             try:
                 message = json.loads(self.rfile.read(min(length, MAX_BODY)))
@@ -53,6 +58,7 @@ def _handler(sink: SmsSink) -> type[BaseHTTPRequestHandler]:
                 valid = False
             if not valid:
                 self.send_response(400)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             with sink.lock:

@@ -241,6 +241,26 @@ def test_repeats_of_the_claim_arriving_together_claim_once(world: World, served:
     assert balance() == 47_000
 
 
+def test_make_ussd_dials_the_menu_over_http(world: World, served: str) -> None:
+    """dev/ussd.py (`make ussd`): registers its own gateway (the dev secret is
+    this server's), shows each screen, stops at END."""
+    import io
+
+    from dev import ussd as dialler
+
+    world.launch("Banh mi", points_price=1_000)
+    base = f"http://{served}"
+    key = dialler.register_gateway(base)
+    out = io.StringIO()
+    last = dialler.dial(base, key, "0961234567", ["2", "1", "1"], out, lambda: out.write("> "))
+    shown = out.getvalue()
+    assert "Diem: 50.000 - Hang Tiem nang" in shown and "1. Banh mi - 1.000 diem" in shown
+    assert last.startswith("END Doi thanh cong") and "(session ended)" in shown
+    out = io.StringIO()
+    assert dialler.dial(base, key, "0961234567", [], out, lambda: None).startswith("CON ")
+    assert "(hung up)" in out.getvalue()
+
+
 # -- who dials -----------------------------------------------------------------------------
 
 
