@@ -56,9 +56,14 @@ class Layout(Protocol):
 Move = Callable[[At, str, Layout], At | None]
 
 
-def to(screen: str) -> Move:
+@dataclass(frozen=True)
+class Go:
     """Go to `screen`, keeping the page and the offer."""
-    return lambda at, _, __: At(screen, at.page, at.offer)
+
+    screen: str
+
+    def __call__(self, at: At, _: str, __: Layout) -> At:
+        return At(self.screen, at.page, at.offer)
 
 
 def next_page(at: At, _: str, layout: Layout) -> At | None:
@@ -82,9 +87,9 @@ def back_to_list(at: At, _: str, __: Layout) -> At:
 
 
 MENU: dict[str, dict[str, Move]] = {
-    MAIN: {"1": to(POINTS), "2": to(OFFERS), "3": to(VOUCHERS), "4": to(HISTORY)},
+    MAIN: {"1": Go(POINTS), "2": Go(OFFERS), "3": Go(VOUCHERS), "4": Go(HISTORY)},
     OFFERS: {"98": next_page, "0": back, NUMBER: pick},
-    CONFIRM: {"1": to(CLAIM), "2": to(CANCELLED), "0": back_to_list},
+    CONFIRM: {"1": Go(CLAIM), "2": Go(CANCELLED), "0": back_to_list},
     VOUCHERS: {"98": next_page, "0": back},
 }
 

@@ -44,7 +44,8 @@ REFUSALS = {
     "NOT_FOUND": "Uu dai nay khong con.",
     "INVALID_STATE": "So thue bao nay da doi chu. Khong doi diem.",
 }
-BUSY = "He thong dang ban. Vui long xem muc 3 (voucher) truoc khi thu lai."
+# a claim the store could not settle in time (it may have been made): look before trying again
+CLAIM_UNSETTLED = "He thong dang ban. Vui long xem muc 3 (voucher) truoc khi thu lai."
 # the widest an item line of a list may be before it is clipped
 OFFER_WIDTH = 44
 TITLE_WIDTH = 30
@@ -271,7 +272,7 @@ def claimed(voucher: Voucher, balance: int) -> Screen:
 
 
 def refused(code: str) -> Screen:
-    return screen(END, REFUSALS.get(code, BUSY))
+    return screen(END, REFUSALS.get(code, CLAIM_UNSETTLED))
 
 
 def cancelled() -> Screen:

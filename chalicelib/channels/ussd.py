@@ -63,10 +63,6 @@ class Dial:
     text: str
 
 
-class _NotSubscriber(Exception):
-    pass
-
-
 class _SessionLost(Exception):
     pass
 
@@ -84,7 +80,7 @@ def answer(dial: Dial) -> str:
         visit.walking = False
         at = path[-1]
         return str(RENDER[at.screen](visit, at))
-    except (_NotSubscriber, NotFound):
+    except NotFound:  # no subscriber has this number (`points.load`)
         return str(screens.not_subscriber())
     except _SessionLost:
         return str(screens.session_lost(code))
@@ -127,10 +123,7 @@ class Visit:
 
     def subscriber(self) -> Subscriber:
         if self._subscriber is None:
-            try:
-                self._subscriber = points.load(self.msisdn)
-            except NotFound:
-                raise _NotSubscriber from None
+            self._subscriber = points.load(self.msisdn)
         return self._subscriber
 
     def session(self) -> sessions.Session:

@@ -163,6 +163,18 @@ def test_fold_writes_vietnamese_without_diacritics_in_gsm(raw: str, folded: str)
     assert gsm.fold(raw) == folded and gsm.is_gsm(folded)
 
 
+def test_clip_fold_line_and_segments() -> None:
+    assert gsm.clip("abcdef", 6) == "abcdef"
+    assert gsm.clip("abcdefgh", 6) == "abcd.."
+    assert gsm.clip("ab  cdefgh", 6) == "ab.."
+    assert gsm.clip("abcdef", 3) == "a.."
+    assert gsm.clip("abcdef", 2) == "ab"
+    assert gsm.fold_line("Ca phe\nsua da") == "Ca phe sua da"
+    assert gsm.fold("a\u2003b") == "a b"  # any other space is a space
+    assert [gsm.segments("x" * n) for n in (0, 1, 160, 161, 306, 307)] == [0, 1, 1, 2, 2, 3]
+    assert gsm.septets("~x") == 3 and gsm.segments("x" * 159 + "~") == 2
+
+
 @pytest.mark.parametrize(("raw", "word"), [("  điểm ", "DIEM"), ("Vc", "VC"), ("t  c", "T C"), ("ĐK", "DK")])
 def test_keywords_ignore_case_diacritics_and_spaces(raw: str, word: str) -> None:
     assert gsm.keyword(raw) == word
@@ -172,14 +184,15 @@ def test_keywords_ignore_case_diacritics_and_spaces(raw: str, word: str) -> None
 
 
 class Layout:
-    """Offers 1-3 on page 0, 4-5 on page 1; vouchers on two pages."""
+    """Offers 1-3 on page 0, 4, 5 and 100 on page 1; vouchers on two pages."""
 
-    def __init__(self) -> None:
+    def __init__(self, offers: list[list[int]] | None = None) -> None:
         self.asked: list[str] = []
+        self.offers = [[1, 2, 3], [4, 5, 100]] if offers is None else offers
 
     def pages(self, screen: str) -> list[list[int]]:
         self.asked.append(screen)
-        return [[1, 2, 3], [4, 5]] if screen == menu.OFFERS else [[0, 1], [2]]
+        return self.offers if screen == menu.OFFERS else [[0, 1], [2]]
 
 
 @pytest.mark.parametrize(
@@ -197,6 +210,7 @@ class Layout:
         ("2*98*5*0", menu.OFFERS, 1, 0),
         ("2*3*1", menu.CLAIM, 0, 3),
         ("2*98*4*1", menu.CLAIM, 1, 4),
+        ("2*98*100", menu.CONFIRM, 1, 100),
         ("2*3*2", menu.CANCELLED, 0, 3),
         ("3", menu.VOUCHERS, 0, 0),
         ("3*98", menu.VOUCHERS, 1, 0),
@@ -209,10 +223,35 @@ def test_walk_follows_the_table(text: str, screen: str, page: int, offer: int) -
 
 
 @pytest.mark.parametrize(
-    "text", ["5", "1*1", "4*0", "2*4", "2*98*98", "2*98*1", "2*6", "2*3*3", "2*3*1*1", "3*98*98", "2*03", "2* 1", "2*"]
+    "text",
+    [
+        "5",
+        "1*1",
+        "4*0",
+        "2*4",
+        "2*98*98",
+        "2*98*1",
+        "2*6",
+        "2*3*3",
+        "2*3*1*1",
+        "3*98*98",
+        "2*03",
+        "2* 1",
+        "2*",
+        "2*98*1000",
+    ],
 )
 def test_anything_the_table_does_not_list_is_invalid(text: str) -> None:
     assert menu.walk(text, Layout())[-1] == menu.At(menu.INVALID)
+
+
+def test_no_offers_and_the_longest_input() -> None:
+    assert menu.walk("2*1", Layout(offers=[]))[-1] == menu.At(menu.INVALID)
+    assert menu.walk("2*0", Layout(offers=[]))[-1] == menu.At(menu.MAIN)
+    longest = "*".join(["2", *["98", "0"] * 15, "98"])
+    assert len(longest.split("*")) == menu.MAX_INPUTS
+    assert menu.walk(longest, Layout())[-1] == menu.At(menu.OFFERS, 1)
+    assert menu.walk(longest + "*0", Layout())[-1] == menu.At(menu.INVALID)
 
 
 def test_the_offers_layout_is_asked_only_where_an_input_depends_on_it() -> None:
