@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from chalicelib import clock
 from chalicelib.campaigns.rules import Profile
 from chalicelib.config import rules
-from chalicelib.store import UssdSession, error_code
+from chalicelib.store import UssdSession, conditional
 
 
 @dataclass(frozen=True)
@@ -78,17 +76,6 @@ def _live(now: datetime) -> Any:
     return UssdSession.expires_at > now
 
 
-def _conditional(write: Any) -> bool:
-    """Run one conditional write; False if its condition failed."""
-    try:
-        write()
-    except (PutError, UpdateError) as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
 def begin(
     session_key: str,
     msisdn: str,
@@ -111,7 +98,7 @@ def begin(
         expires_at=_expires(now),
     )
     condition = UssdSession.session_key.does_not_exist() | ~_live(now)
-    return _session(item) if _conditional(lambda: item.save(condition=condition)) else None
+    return _session(item) if conditional(lambda: item.save(condition=condition)) else None
 
 
 def pin_offers(session_key: str, msisdn: str, offers: list[dict[str, Any]]) -> Session | None:
@@ -122,7 +109,7 @@ def pin_offers(session_key: str, msisdn: str, offers: list[dict[str, Any]]) -> S
     condition = UssdSession.profile.exists() & (UssdSession.msisdn == msisdn) & _live(now)
     actions: list[Any] = [UssdSession.offers.set(UssdSession.offers | offers)]
     # PynamoDB's update returns the item as it is now (ALL_NEW) and refreshes `item`
-    return _session(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
+    return _session(item) if conditional(lambda: item.update(actions=actions, condition=condition)) else None
 
 
 def read(session_key: str) -> Session | None:

@@ -22,7 +22,7 @@ from chalicelib.store.models import (
     UssdSession,
     Voucher,
 )
-from chalicelib.store.transact import Cancelled, Op, batch_get, check, error_code, put, update
+from chalicelib.store.transact import Cancelled, Op, batch_get, check, conditional, error_code, put, update
 
 __all__ = [
     "MODELS",
@@ -46,6 +46,7 @@ __all__ = [
     "bind",
     "check",
     "clients",
+    "conditional",
     "error_code",
     "put",
     "run",
