@@ -542,7 +542,7 @@ class GatewayOut(Response):
 
 
 # a phone number as a gateway passes it: digits, an optional +, separators
-GatewayNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]*$")]
+GatewayNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ().\-]+$")]
 
 
 class UssdIn(Request):
