@@ -408,3 +408,55 @@ def expire_vouchers(event: Any) -> dict[str, int]:
     """00:10 in Asia/Ho_Chi_Minh: mark vouchers past expires_at as expired."""
     done: dict[str, int] = wiring.vouchers().expire_vouchers()
     return done
+
+
+# -- channels for basic phones: USSD and SMS gateways -------------------------------
+
+GATEWAY = ("gateway",)
+
+
+@api.route(
+    "/v1/gateways",
+    "POST",
+    roles=OPERATOR,
+    summary="Register a USSD or SMS gateway; its key is shown only here",
+    body="GatewayIn",
+    response="GatewayOut",
+    status=201,
+)
+def post_gateway(call: Call) -> Any:
+    return wiring.gateways().create_gateway(call.body.name, call.body.channel, call.idempotency)
+
+
+@api.route(
+    "/v1/channels/ussd",
+    "POST",
+    roles=GATEWAY,
+    channel="ussd",
+    summary="The USSD menu: one screen per callback (CON continues the session, END ends it)",
+    body="UssdIn",
+    body_format="form",
+    reply="text",
+    metric="UssdScreens",
+)
+def post_ussd(call: Call) -> str:
+    b = call.body
+    dial = wiring.ussd().Dial(call.who.subject, b.session_id, b.service_code, b.phone_number, b.text)
+    screen: str = wiring.ussd().answer(dial)
+    return screen
+
+
+@api.route(
+    "/v1/channels/sms",
+    "POST",
+    roles=GATEWAY,
+    channel="sms",
+    summary="One inbound SMS keyword; the reply is answered and sent to the sender",
+    body="SmsIn",
+    response="SmsOut",
+    errors=(409, 422),
+    metric="SmsMessages",
+)
+def post_sms(call: Call) -> Any:
+    b = call.body
+    return wiring.sms().receive(call.who.subject, b.message_id, b.sender, b.text)

@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ops", action="store_true", help="skip the per-operation benchmark")
     parser.add_argument("--no-ledger", action="store_true", help="skip the 5,000-entry ledger page")
     parser.add_argument("--no-flash-sale", action="store_true", help="skip the flash sale")
+    parser.add_argument("--no-ussd", action="store_true", help="skip the USSD session")
     parser.add_argument("--no-package", action="store_true", help="skip package size and cold start")
     parser.add_argument("--endpoint", help="use this DynamoDB endpoint instead of spawning the embedded engine")
     parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
@@ -245,6 +246,35 @@ def print_ledger(result: dict[str, Any]) -> None:
             )
 
 
+def print_ussd(result: dict[str, Any]) -> None:
+    print(
+        f"\nUSSD session (POST /v1/channels/ussd, form-encoded, through the test client; {result['sessions']} "
+        "sessions timed; the gateway key cached): round trips against TARGETS.md"
+    )
+    rows = []
+    for screen in [*result["screens"], *result["other_screens"]]:
+        client = screen.get("client") or {}
+        rows.append(
+            [
+                repr(screen["text"]),
+                " + ".join(screen["calls"]),
+                str(screen["round_trips"]),
+                str(screen["target_round_trips"]),
+                _yes(screen["met"]),
+                f"{screen['read_units']:g}",
+                f"{screen['write_units']:g}",
+                fmt_ms(client.get("median_ms", float("nan"))),
+                fmt_ms(client.get("p90_ms", float("nan"))),
+            ]
+        )
+    headers = ["text", "diem calls", "RT", "target", "met", "RCU", "WCU", "p50 ms", "p90 ms"]
+    print(render_table(headers, rows, right={2, 3, 5, 6, 7, 8}))
+    print("\n  The session as a person sees it:")
+    for screen in result["screens"]:
+        print(f"\n  [{screen['text'] or 'dial *098#'}]")
+        print("    " + screen["screen"].replace("\n", "\n    "))
+
+
 def print_flash(result: dict[str, Any]) -> None:
     from bench.flash_sale import LIMITS
 
@@ -367,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     server = None
     endpoint = args.endpoint
-    if not args.no_ops or not args.no_flash_sale or not args.no_ledger:
+    if not args.no_ops or not args.no_flash_sale or not args.no_ledger or not args.no_ussd:
         if endpoint is None:
             from dev import embedded_dynamodb
 
@@ -397,6 +427,15 @@ def main(argv: list[str] | None = None) -> int:
             report["ledger"] = result if result is not None else {"error": error}
             if result is not None:
                 print_ledger(result)
+            else:
+                print(f"\n{error}")
+        if not args.no_ussd:
+            from bench import ussd
+
+            result, error = quietly("ussd", lambda: ussd.run(endpoint))
+            report["ussd"] = result if result is not None else {"error": error}
+            if result is not None:
+                print_ussd(result)
             else:
                 print(f"\n{error}")
         if not args.no_flash_sale:

@@ -38,6 +38,11 @@ class Settings:
     jwt_max_lifetime_seconds: int = 12 * 3600
     # how far in the future a caller's timestamp (a spend event's occurred_at) may be
     max_clock_skew_seconds: int = 300
+    # channels: where outbound SMS go (an HTTP endpoint taking {to, text, ref});
+    # unset = recorded in the function only (chalicelib.notify.sms)
+    sms_url: str | None = None
+    # how long a warm function caches a gateway key look-up
+    gateway_key_cache_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,19 @@ class Rules:
     claims_per_shard_per_second: int = 250
     max_inventory_shards: int = 64
     claim_max_attempts: int = 6
+    # channels for basic phones (DOMAIN.md "Channels and notifications"): one USSD
+    # page, two SMS segments, in GSM 03.38 characters
+    ussd_screen_chars: int = 182
+    # what subscribers dial (SMS replies point to it)
+    ussd_short_code: str = "*098#"
+    sms_reply_chars: int = 306
+    # a USSD session's state is kept this long (gateways end a session within minutes)
+    ussd_session_seconds: int = 900
+    # the newest active offers a USSD session lists (numbered 1..n, below 98 "next")
+    ussd_max_offers: int = 30
+    # the wallet and history screens look at this many of the newest items
+    ussd_wallet_items: int = 50
+    ussd_history_entries: int = 5
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -112,6 +130,8 @@ def settings() -> Settings:
         tracing=(_env("DIEM_TRACING", "false") or "").lower() == "true",
         jwt_max_lifetime_seconds=int(_env("DIEM_JWT_MAX_LIFETIME_SECONDS", "43200") or 43200),
         max_clock_skew_seconds=int(_env("DIEM_MAX_CLOCK_SKEW_SECONDS", "300") or 300),
+        sms_url=_env("DIEM_SMS_URL"),
+        gateway_key_cache_seconds=float(_env("DIEM_GATEWAY_KEY_CACHE_SECONDS", "60") or 60),
     )
 
 

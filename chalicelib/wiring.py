@@ -64,6 +64,24 @@ def redemptions() -> ModuleType:
     return module
 
 
+def gateways() -> ModuleType:
+    from chalicelib.channels import gateways as module
+
+    return module
+
+
+def ussd() -> ModuleType:
+    from chalicelib.channels import ussd as module
+
+    return module
+
+
+def sms() -> ModuleType:
+    from chalicelib.channels import sms as module
+
+    return module
+
+
 def jobs() -> ModuleType:
     from chalicelib import jobs as jobs_module
 

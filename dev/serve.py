@@ -54,6 +54,10 @@ def main() -> int:
         # the embedded engine serialises every request: under load its latency is tens
         # of times DynamoDB's, so contention is retried for longer here than in Lambda
         env.setdefault("DIEM_COMMIT_BUDGET_SECONDS", "20")
+        # outbound SMS (the SMS keywords' replies) go to a sink here that prints them
+        sms = _sms_sink(stack)
+        if sms:
+            env["DIEM_SMS_URL"] = sms
         os.environ.update(env)
         command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
         if os.environ.get("QUIET") == "1":
@@ -68,6 +72,8 @@ def main() -> int:
             demo = seed.seed() if seed_wanted else None
             base = f"http://127.0.0.1:{port}"
             print(f"\nDynamoDB (embedded engine): {endpoint}")
+            if sms:
+                print(f"SMS sink (outbound SMS are printed here): {sms}")
             if demo:
                 seed.print_demo(demo, base)
             if api.poll() is not None:
@@ -82,6 +88,17 @@ def main() -> int:
             return 0
         except BrokenPipeError:  # the API stopped before it was told to answer
             return api.wait() or 1
+
+
+def _sms_sink(stack: ExitStack) -> str | None:
+    """A local SMS centre printing what is sent, unless DIEM_SMS_URL names one."""
+    if os.environ.get("DIEM_SMS_URL"):
+        return None
+    from dev import sms_sink
+
+    sink = sms_sink.start(echo=True)
+    stack.callback(sink.stop)
+    return sink.url
 
 
 def _dev_secret() -> str:

@@ -211,7 +211,10 @@ class Response:
         self.status_code: int = raw.status_code
         self.headers: dict[str, str] = raw.headers
         self.body: bytes = raw.body
-        self.data: Any = json.loads(raw.body) if raw.body else None
+        # a text reply (the USSD screens) is `text`; every other answer, errors included, is JSON
+        plain = raw.headers.get("Content-Type", "").startswith("text/plain")
+        self.text: str | None = raw.body.decode() if plain else None
+        self.data: Any = json.loads(raw.body) if raw.body and not plain else None
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -377,3 +380,8 @@ def other(tables: dict[str, str]) -> str:
 def uid() -> str:
     """A partition prefix no other test (nor an earlier run on a sandbox) uses."""
     return uuid.uuid4().hex[:12]
+
+
+# the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
+# fixtures live beside those tests; a second conftest.py there would shadow this one
+pytest_plugins = ["channels.world"]

@@ -89,6 +89,8 @@ def _demo_ids(text: str) -> dict[str, Any]:
         ("api_key", r"API key:\s+(\S+)"),
         ("campaign_id", r"campaign:\s+(\S+)"),
         ("dynamodb", r"DynamoDB \(embedded engine\):\s+(\S+)"),
+        ("ussd_key", r"USSD gateway key:\s+(\S+)"),
+        ("sms_key", r"SMS gateway key:\s+(\S+)"),
     ):
         match = re.search(pattern, text)
         assert match, f"dev.serve did not print the demo {name}:\n{text}"

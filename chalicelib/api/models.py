@@ -516,3 +516,73 @@ class ReversalOut(Response):
 class RedemptionPage(Response):
     items: list[RedemptionOut]
     next_cursor: str | None
+
+
+# --- channels: USSD and SMS gateways ---------------------------------------------
+
+
+class Channel(StrEnum):
+    """What a gateway carries."""
+
+    ussd = "ussd"
+    sms = "sms"
+
+
+class GatewayIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Operator USSD centre", "channel": "ussd"}]})
+    name: ShortText
+    channel: Channel
+
+
+class GatewayOut(Response):
+    gateway_id: str
+    name: str
+    channel: Channel
+    api_key: str | None = Field(description=_KEY_ONCE.replace("rotate", "create another gateway"))
+
+
+# a phone number as a gateway passes it: digits, an optional +, separators
+GatewayNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ().\-]+$")]
+
+
+class UssdIn(Request):
+    """The USSD centre's callback, form-encoded, one per screen of a session."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"sessionId": "ATUid_0123", "serviceCode": "*098#", "phoneNumber": "+84961234567", "text": ""}]
+        },
+    )
+    session_id: Annotated[str, Field(alias="sessionId", min_length=1, max_length=128)]
+    service_code: Annotated[str, Field(alias="serviceCode", min_length=1, max_length=32)]
+    phone_number: Annotated[
+        GatewayNumber,
+        Field(
+            alias="phoneNumber",
+            description="The caller's number in any accepted MSISDN form; one that is not a subscriber's "
+            "is answered `END` with a short explanation.",
+        ),
+    ]
+    text: Annotated[
+        str,
+        Field(
+            max_length=512,
+            description="Empty on the first screen, then every input of the session joined by `*` (`2*1*1`).",
+        ),
+    ]
+
+
+class SmsIn(Request):
+    """One inbound SMS, as the SMS centre forwards it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message_id": "mo-2026-0001", "from": "0961234567", "text": "diem"}]},
+    )
+    message_id: Annotated[str, Field(min_length=1, max_length=128)]
+    sender: Annotated[GatewayNumber, Field(alias="from", description="The sender's number, any MSISDN form.")]
+    text: Annotated[str, Field(max_length=1600)]
+
+
+class SmsOut(Response):
+    message_id: str
+    reply: str = Field(description="The reply, also sent to `from` as an outbound SMS (at most 306 GSM characters).")

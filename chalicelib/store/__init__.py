@@ -13,14 +13,16 @@ from chalicelib.store.models import (
     ApiKey,
     Campaign,
     Counter,
+    Gateway,
     IdempotencyRecord,
     LedgerEntry,
     Partner,
     Redemption,
     Subscriber,
+    UssdSession,
     Voucher,
 )
-from chalicelib.store.transact import Cancelled, Op, batch_get, check, error_code, put, update
+from chalicelib.store.transact import Cancelled, Op, batch_get, check, conditional, error_code, put, update
 
 __all__ = [
     "MODELS",
@@ -29,6 +31,7 @@ __all__ = [
     "Cancelled",
     "Counter",
     "Fresh",
+    "Gateway",
     "IdempotencyRecord",
     "LedgerEntry",
     "Meaning",
@@ -37,11 +40,13 @@ __all__ = [
     "Plan",
     "Redemption",
     "Subscriber",
+    "UssdSession",
     "Voucher",
     "batch_get",
     "bind",
     "check",
     "clients",
+    "conditional",
     "error_code",
     "put",
     "run",

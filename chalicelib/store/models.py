@@ -104,6 +104,9 @@ class Subscriber(_Model):
     # the ledger's reading order (chalicelib/points/chain.py): the newest ids short of a block, the newest seal
     ledger_open = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))
     ledger_sealed = UnicodeAttribute(null=True)
+    # channels: when this owner sent TC (no notification SMS until DK); a recycled
+    # number's new owner starts without it (the recycling writes a new item)
+    sms_opt_out_at = UnicodeAttribute(null=True)
     expiry_due_index = ExpiryDueIndex()
     anniversary_due_index = AnniversaryDueIndex()
     review_due_index = ReviewDueIndex()
@@ -320,6 +323,38 @@ class IdempotencyRecord(_Model):
     expires_at = TTLAttribute()
 
 
+# --- channels (USSD and SMS gateways) ------------------------------------------
+
+
+class Gateway(_Model):
+    """A channel gateway (the operator's USSD or SMS centre, an aggregator),
+    stored only as the SHA-256 of its key, looked up by that hash; one channel each."""
+
+    Meta = _meta("gateways")
+    key_hash = UnicodeAttribute(hash_key=True)
+    gateway_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class UssdSession(_Model):
+    """One USSD session of one gateway (`session_key` = SHA-256 of the gateway id
+    and its sessionId): the number and owner it began with, what eligibility
+    looks at, and the offers as first listed, so `2*k` means the same offer on
+    every later screen and every repeat of the session. Kept briefly (TTL)."""
+
+    Meta = _meta("ussd-sessions")
+    session_key = UnicodeAttribute(hash_key=True)
+    msisdn = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)
+    profile: MapAttribute[str, Any] = MapAttribute(null=True)
+    # [{id, name, price, eligibility}], newest first: the campaigns as first listed
+    offers: ListAttribute[Any] = ListAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
 MODELS: tuple[type[BoundModel], ...] = (
     Subscriber,
     LedgerEntry,
@@ -330,4 +365,6 @@ MODELS: tuple[type[BoundModel], ...] = (
     Partner,
     ApiKey,
     IdempotencyRecord,
+    Gateway,
+    UssdSession,
 )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -127,6 +128,18 @@ def error_code(exc: BaseException) -> str:
         return str(exc.response.get("Error", {}).get("Code", ""))
     cause = getattr(exc, "cause_response_code", None)
     return str(cause or "")
+
+
+def conditional(write: Callable[[], object]) -> bool:
+    """Run one single-item write of a model (`item.save(condition=...)`,
+    `item.update(..., condition=...)`); False if its condition failed."""
+    try:
+        write()
+    except (PutError, UpdateError) as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def transient(exc: BaseException) -> bool:

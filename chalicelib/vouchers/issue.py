@@ -47,14 +47,19 @@ def issue(
     source: str,
     render: Render,
     idem: Idempotency | None,
+    owner_id: str | None = None,
 ) -> Reply:
-    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts."""
+    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts.
+    With `owner_id`, only while the number still has that owner (a USSD session
+    begun before the number was recycled claims nothing for the new owner)."""
     if not campaign_id or len(campaign_id) > campaigns.MAX_ID_LENGTH:
         raise NotFound("No such campaign.")
     code = [codes.new_code()]
 
     return store.run(
-        lambda _: _plan(msisdn, campaign_id, free, source, render, code), idem, attempts=rules().claim_max_attempts
+        lambda _: _plan(msisdn, campaign_id, free, source, render, code, owner_id),
+        idem,
+        attempts=rules().claim_max_attempts,
     )
 
 
@@ -92,11 +97,15 @@ def _read(msisdn: str, campaign_id: str) -> _Read:
     return _Read(campaign, subscriber, found[counter_key], seen)
 
 
-def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render, code: list[str]) -> store.Plan:
+def _plan(
+    msisdn: str, campaign_id: str, free: bool, source: str, render: Render, code: list[str], owner_id: str | None
+) -> store.Plan:
     now = clock.now()
     now_iso, today = clock.iso(now), clock.local_date(now)
     read = _read(msisdn, campaign_id)
     campaign, subscriber, counter = read.campaign, read.subscriber, read.counter
+    if owner_id is not None and subscriber.owner_id != owner_id:
+        raise Conflict("The number has had a new owner since this began.", "INVALID_STATE")
     # the campaign's status and window: fresh from a shard once launched
     probe = next(iter(read.shards.values()), campaign)
     if not campaign_rules.claimable(probe.status, probe.starts_at, probe.ends_at, now_iso):

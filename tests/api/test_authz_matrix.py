@@ -17,9 +17,10 @@ test fails. For each route:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -40,7 +41,9 @@ def _bearer(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]
     return {"Authorization": f"Bearer {jwt.encode(claims, secret or config.settings().jwt_secret, algorithm='HS256')}"}
 
 
-def _principals(partner_key: str, other_key: str) -> dict[str, dict[str, str]]:
+def _principals(
+    partner_key: str, other_key: str, ussd_key: str = "gk", sms_key: str = "gk"
+) -> dict[str, dict[str, str]]:
     now = int(time.time())
     operator = {"sub": "crm-1", "role": "operator"}
     return {
@@ -55,6 +58,9 @@ def _principals(partner_key: str, other_key: str) -> dict[str, dict[str, str]]:
         "marketer": MARKETER,
         "partner": {"X-Api-Key": partner_key},
         "other partner": {"X-Api-Key": other_key},
+        "forged gateway key": {"X-Gateway-Key": "gk_forged-key-that-was-never-issued"},
+        "ussd gateway": {"X-Gateway-Key": ussd_key},
+        "sms gateway": {"X-Gateway-Key": sms_key},
     }
 
 
@@ -72,7 +78,12 @@ ROLE = {
     "marketer": "marketer",
     "partner": "partner",
     "other partner": "partner",
+    "forged gateway key": None,
+    "ussd gateway": "gateway",
+    "sms gateway": "gateway",
 }
+# the channel each gateway principal's key is for
+CHANNEL = {"ussd gateway": "ussd", "sms gateway": "sms"}
 ANYONE: tuple[str, ...] = ()
 
 
@@ -87,6 +98,9 @@ class Rule:
     partner_object: bool = False
     # which allowed principal runs the positive control (default: the first role's)
     control: str | None = None
+    # a gateway route: the channel its key must be for, and its form-encoded body (if any)
+    channel: str | None = None
+    form: dict[str, str] = field(default_factory=dict)
 
 
 def _campaign_body(partner_id: str = "{partner_id}") -> dict[str, Any]:
@@ -107,6 +121,7 @@ OPERATOR_ONLY = ("operator",)
 SELF_OR_OPERATOR = ("subscriber", "operator")
 MARKETER_ONLY = ("marketer",)
 PARTNER = ("partner",)
+GATEWAY = ("gateway",)
 
 CONTRACT: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health"): Rule(ANYONE, 200),
@@ -145,6 +160,15 @@ CONTRACT: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/redemptions"): Rule(PARTNER, 201, {"code": "{code}", "order_ref": "o-2"}, partner_object=True),
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): Rule(PARTNER, 200, partner_object=True),
     ("GET", "/v1/redemptions"): Rule(PARTNER, 200),
+    # channels for basic phones: an operator registers gateways, each calls with its own channel's key
+    ("POST", "/v1/gateways"): Rule(OPERATOR_ONLY, 201, {"name": "USSD centre", "channel": "ussd"}),
+    ("POST", "/v1/channels/ussd"): Rule(
+        GATEWAY,
+        200,
+        channel="ussd",
+        form={"sessionId": "s-1", "serviceCode": "*098#", "phoneNumber": ME, "text": ""},
+    ),
+    ("POST", "/v1/channels/sms"): Rule(GATEWAY, 200, {"message_id": "m-1", "from": ME, "text": "DIEM"}, channel="sms"),
 }
 
 REGISTRY = sorted((spec.method, spec.path) for spec in app_module.api.specs)
@@ -158,6 +182,12 @@ def expected_refusal(method: str, path: str, rule: Rule, principal: str) -> int 
     role = ROLE[principal]
     if role is None:
         return 401
+    if rule.callers == GATEWAY:
+        if role != "gateway":
+            return 401  # a token or a partner's key is no gateway key
+        return 403 if CHANNEL[principal] != rule.channel else None
+    if role == "gateway":
+        return 401  # a gateway key is no bearer token and no partner key
     if rule.callers == PARTNER:
         if role != "partner":
             return 401  # a bearer token is no API key
@@ -228,6 +258,8 @@ def world(api, moto_tables):
         "/v1/redemptions", {"code": codes[1], "order_ref": "o-1"}, headers={"X-Api-Key": partner.data["api_key"]}
     )
     assert redeemed.status_code == 201, redeemed.data
+    ussd = api.post("/v1/gateways", {"name": "u", "channel": "ussd"}, headers=OPERATOR, expect=201).data
+    sms = api.post("/v1/gateways", {"name": "s", "channel": "sms"}, headers=OPERATOR, expect=201).data
     return {
         "api": api,
         "prefix": moto_tables,
@@ -239,7 +271,7 @@ def world(api, moto_tables):
             "code": codes[0],
             "redemption_id": redeemed.data["redemption_id"],
         },
-        "principals": _principals(partner.data["api_key"], other.data["api_key"]),
+        "principals": _principals(partner.data["api_key"], other.data["api_key"], ussd["api_key"], sms["api_key"]),
     }
 
 
@@ -257,6 +289,14 @@ def _url(method: str, path: str, values: dict[str, str]) -> str:
     if path.endswith("/launch"):
         values = {**values, "campaign_id": values["draft_id"]}
     return _fill(path, values)
+
+
+def _call(api: Any, method: str, url: str, rule: Rule, body: Any, headers: dict[str, str]) -> Any:
+    """The request, form-encoded where the route takes a form."""
+    if rule.form:
+        form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        return api.call(method, url, headers=form_headers, raw=urlencode(rule.form))
+    return api.call(method, url, body, headers=headers)
 
 
 def test_the_registry_is_every_route_chalice_serves():
@@ -295,24 +335,27 @@ def test_every_principal_on_every_route(world, method, path):
         if status is None:
             if method != "GET":
                 continue  # an allowed write is the positive control below
-            r = api.call(method, url, body, headers=headers)
+            r = _call(api, method, url, rule, body, headers)
             assert r.status_code == rule.status, (principal, r.status_code, r.data)
             allowed += 1
         else:
-            r = api.call(method, url, body, headers=headers)
+            r = _call(api, method, url, rule, body, headers)
             assert r.status_code == status, f"{principal}: expected {status}, got {r.status_code} {r.data}"
             if "error" in (r.data or {}):
                 assert r.data["error"]["code"] == REFUSAL_CODE[status], (principal, r.data)
             else:
                 # only the gateway answers a bearer route called without any Authorization header
-                assert status == 401 and "Authorization" not in headers and rule.callers != PARTNER, (principal, r.data)
+                assert status == 401 and "Authorization" not in headers and rule.callers not in (PARTNER, GATEWAY), (
+                    principal,
+                    r.data,
+                )
             refused += 1
         assert snapshot(world["prefix"]) == before, f"{principal} changed a table with {method} {url}"
     assert refused + allowed > 0
     # the positive control: the same request from an allowed principal succeeds
     control = rule.control or next(p for p in PRINCIPALS if expected_refusal(method, path, rule, p) is None)
-    r = api.call(method, url, body, headers=world["principals"][control])
-    assert r.status_code == rule.status, (control, r.status_code, r.data)
+    r = _call(api, method, url, rule, body, world["principals"][control])
+    assert r.status_code == rule.status, (control, r.status_code, r.text or r.data)
     if method != "GET":
         assert snapshot(world["prefix"]) != before, f"the positive control of {method} {path} changed nothing"
 

@@ -13,8 +13,9 @@ named), and afterwards `ops.reconcile` finds no drift in the tables.
 Negative authorization: every valid case is also sent as each wrong principal
 (no credentials; each role its description does not admit; another
 subscriber on a route about a subscriber's own data; a partner key on a bearer
-route, a token on a partner-key route), and must be refused with 401, 403 or
-404, never a 2xx nor anything else.
+route, a token on a partner-key route; a gateway key on either; on a gateway
+route every token, a partner key and the other channel's gateway key), and must
+be refused with 401, 403 or 404, never a 2xx nor anything else.
 
 Why a subprocess: moto's embedded server shares process-global state with
 `moto.mock_aws`, which other tests enter and leave (each time wiping every
@@ -178,14 +179,16 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 def _callers(case: Any) -> tuple[str, list[str]]:
-    """The operation's security ('none', 'apiKey' or 'bearer') and, for a bearer
-    one, the roles its description admits ("Callers: subscriber, operator.")."""
+    """The operation's security ('none', 'apiKey', 'gatewayKey' or 'bearer') and,
+    for a bearer one, the roles its description admits ("Callers: subscriber, operator.")."""
     definition = case.operation.definition.raw
     security = definition.get("security") or []
     if not security:
         return "none", []
     if "apiKey" in security[0]:
         return "apiKey", []
+    if "gatewayKey" in security[0]:
+        return "gatewayKey", []
     match = re.fullmatch(r"Callers: (.+)\.", definition.get("description", ""))
     assert match, f"{case.operation.label}: no 'Callers: ...' in its description"
     return "bearer", [role.strip() for role in match.group(1).split(",")]
@@ -200,7 +203,14 @@ def _credentials(case: Any, server: LocalApi) -> list[dict[str, str]]:
     if security == "apiKey":
         looks_up = case.operation.path.startswith("/v1/vouchers/")
         return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
+    if security == "gatewayKey":
+        return [{"X-Gateway-Key": server.ids[f"{_channel(case)}_key"]}]
     return [ROLE_HEADERS[role] for role in roles]
+
+
+def _channel(case: Any) -> str:
+    """The channel of a gateway operation (its path's last part: ussd or sms)."""
+    return str(case.operation.path.rsplit("/", 1)[-1])
 
 
 def _wrong_principals(case: Any, server: LocalApi) -> dict[str, dict[str, str]]:
@@ -212,6 +222,13 @@ def _wrong_principals(case: Any, server: LocalApi) -> dict[str, dict[str, str]]:
     if security == "none":
         return {}
     wrong: dict[str, dict[str, str]] = {"no credentials": {}}
+    if security == "gatewayKey":
+        other = "sms" if _channel(case) == "ussd" else "ussd"
+        wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items()})
+        wrong["partner key"] = {"X-Api-Key": server.ids["api_key"]}
+        wrong[f"{other} gateway key"] = {"X-Gateway-Key": server.ids[f"{other}_key"]}
+        return wrong
+    wrong["gateway key"] = {"X-Gateway-Key": server.ids["ussd_key"]}
     if security == "apiKey":
         wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items()})
         return wrong
@@ -251,7 +268,14 @@ def _aim(case: Any, server: LocalApi) -> bool:
     for name in case.path_parameters or {}:
         case.path_parameters[name] = known[name]
     body = case.body if isinstance(case.body, dict) else {}
-    for name, value in (("msisdn", OTHER), ("partner_id", server.ids["partner_id"]), ("code", server.ids["shop_code"])):
+    known_values = (
+        ("msisdn", OTHER),
+        ("partner_id", server.ids["partner_id"]),
+        ("code", server.ids["shop_code"]),
+        ("phoneNumber", SUBSCRIBER),
+        ("from", SUBSCRIBER),
+    )
+    for name, value in known_values:
         if name in body:
             body[name] = value
     if body.get("msisdns"):

@@ -1,0 +1,121 @@
+"""Outbound SMS: one small interface (`SmsSender`), an HTTP implementation for
+the operator's SMS centre (or, locally, a sink on 127.0.0.1), and a recording
+one when nothing is configured.
+
+Whoever sends (the SMS channel's replies, the notifications of the events
+work) builds an `Sms` with a `ref` naming its cause (`sms-reply:<gateway>:<message
+id>`, `voucher-issued:<code>`): the caller sends each ref once, and the SMS
+centre may deduplicate on it. A message's text is never logged (it may carry a
+voucher code); its ref is.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import json
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from chalicelib import config, observability
+from chalicelib.notify import gsm
+
+if TYPE_CHECKING:
+    from chalicelib.store import Subscriber
+
+SEND_TIMEOUT_SECONDS = 5.0
+RECORDED = 1_000
+
+
+@dataclass(frozen=True)
+class Sms:
+    """One outbound message: a normalised MSISDN, GSM 03.38 text, and its cause."""
+
+    to: str
+    text: str
+    ref: str
+
+
+class SmsNotSent(Exception):
+    """The SMS centre refused the message or could not be reached."""
+
+
+class SmsSender(Protocol):
+    def send(self, sms: Sms) -> None:
+        """Hand `sms` to the SMS centre; SmsNotSent if it did not take it."""
+
+
+class RecordingSender:
+    """Keeps the last messages in memory (no SMS centre configured): a deployed
+    stage without DIEM_SMS_URL sends nothing, and says so in its logs."""
+
+    def __init__(self, size: int = RECORDED) -> None:
+        self._lock = threading.Lock()
+        self.sent: collections.deque[Sms] = collections.deque(maxlen=size)
+
+    def send(self, sms: Sms) -> None:
+        _check(sms)
+        with self._lock:
+            self.sent.append(sms)
+        observability.logger().info("SMS recorded, not sent (no DIEM_SMS_URL)", extra={"ref": sms.ref})
+
+
+class HttpSender:
+    """POSTs `{"to", "text", "ref"}` as JSON to `url`; any 2xx is taken."""
+
+    def __init__(self, url: str, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+        if not _allowed(url):
+            raise ValueError("DIEM_SMS_URL must be https://, or http:// to a loopback address (a local sink)")
+        self.url, self.timeout = url, timeout
+
+    def send(self, sms: Sms) -> None:
+        _check(sms)
+        body = json.dumps({"to": sms.to, "text": sms.text, "ref": sms.ref}).encode()
+        request = urllib.request.Request(  # noqa: S310 (the scheme is checked in __init__)
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:  # HTTPError (non-2xx) is a URLError
+            raise SmsNotSent(f"the SMS centre did not take {sms.ref}: {type(exc).__name__}") from exc
+
+
+def _check(sms: Sms) -> None:
+    if not gsm.is_gsm(sms.text) or gsm.segments(sms.text) > 2:
+        raise ValueError(f"{sms.ref}: an SMS is GSM 03.38 text of at most two segments")
+
+
+def _allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_senders: dict[str | None, SmsSender] = {}
+_senders_lock = threading.Lock()
+
+
+def sender() -> SmsSender:
+    """The configured sender (one per DIEM_SMS_URL, made on first use)."""
+    url = config.settings().sms_url
+    with _senders_lock:
+        if url not in _senders:
+            _senders[url] = HttpSender(url) if url else RecordingSender()
+        return _senders[url]
+
+
+def notifications_allowed(subscriber: Subscriber) -> bool:
+    """Whether notification SMS may go to this subscriber: not after `TC`, until `DK`."""
+    return subscriber.sms_opt_out_at is None
