@@ -408,3 +408,14 @@ def expire_vouchers(event: Any) -> dict[str, int]:
     """00:10 in Asia/Ho_Chi_Minh: mark vouchers past expires_at as expired."""
     done: dict[str, int] = wiring.vouchers().expire_vouchers()
     return done
+
+
+# -- jobs fan-out: the worker of the jobs queue (chalicelib/jobs/fanout.py) -----------
+# The schedules above put one task per due partition on the queue; each worker
+# invocation takes one. The queue's name is the stage's (infra/build.py sets it).
+
+
+@app.on_sqs_message(queue="diem-jobs", batch_size=1, name="job_worker")
+def job_worker(event: Any) -> PartialItemFailureResponse:
+    """One job task a message, worked from its checkpoint; failures reported per message."""
+    return wiring.work_job_tasks(event.to_dict(), event.context)

@@ -38,6 +38,9 @@ class Settings:
     jwt_max_lifetime_seconds: int = 12 * 3600
     # how far in the future a caller's timestamp (a spend event's occurred_at) may be
     max_clock_skew_seconds: int = 300
+    # -- jobs fan-out (chalicelib/jobs/fanout.py): the queue the schedules put one task per
+    # due partition on (unset: the schedule works its tasks itself, in parallel threads)
+    jobs_queue_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def settings() -> Settings:
         tracing=(_env("DIEM_TRACING", "false") or "").lower() == "true",
         jwt_max_lifetime_seconds=int(_env("DIEM_JWT_MAX_LIFETIME_SECONDS", "43200") or 43200),
         max_clock_skew_seconds=int(_env("DIEM_MAX_CLOCK_SKEW_SECONDS", "300") or 300),
+        jobs_queue_url=_env("DIEM_JOBS_QUEUE_URL"),
     )
 
 
