@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import config
+from chalicelib import config, store
 from chalicelib.jobs import checkpoint, fanout
 from chalicelib.points import service as points
 from chalicelib.store import LedgerEntry, Subscriber
@@ -50,14 +50,19 @@ def _shard(msisdn: str) -> int:
 
 def _due_subscribers() -> list[str]:
     """COUNT numbers that all land in the partition `DUE#SHARD`, each with a
-    `data` bucket of 5,000 points expiring on DUE and 1,000 mobile points that stay."""
+    `data` bucket of 5,000 points expiring on DUE and 1,000 mobile points that
+    stay: one subscriber made through the product (outside the partition), then
+    copies of its item (`bench.flash_sale.copy_subscriber`, as the bench seeds)."""
+    from bench.flash_sale import copy_subscriber
+
     at("2026-11-10T03:00:00Z")
     numbers = (f"8497{n:07d}" for n in range(10**6))
+    template = next(m for m in numbers if _shard(m) != SHARD)
+    subscribers.put_profile(template, {"activated_on": "2023-11-20", "plan": "postpaid"}, None)
+    points.accrue("d-template", template, 100_000, "data", datetime(2026, 11, 9, tzinfo=UTC), None)
+    points.accrue("m-template", template, 20_000, "mobile", datetime(2026, 11, 9, tzinfo=UTC), None)
     msisdns = sorted(m for m, _ in zip((m for m in numbers if _shard(m) == SHARD), range(COUNT), strict=False))
-    for msisdn in msisdns:
-        subscribers.put_profile(msisdn, {"activated_on": "2023-11-20", "plan": "postpaid"}, None)
-        points.accrue(f"d-{msisdn}", msisdn, 100_000, "data", datetime(2026, 11, 9, tzinfo=UTC), None)
-        points.accrue(f"m-{msisdn}", msisdn, 20_000, "mobile", datetime(2026, 11, 9, tzinfo=UTC), None)
+    copy_subscriber(store.binding.client(), config.settings().table_prefix + "subscribers", template, msisdns)
     return msisdns
 
 
@@ -150,8 +155,9 @@ def test_a_long_partition_is_worked_as_page_tasks_each_resuming_within_its_page(
     assert sum(len(_expire_entries(m)) for m in msisdns) == 10
 
     # the rest, as a scheduled run works it: 13 keys in two page tasks, each once
+    # (and the template subscriber, due in its own partition)
     summary = fanout.run_schedule("expire_points", datetime(2027, 1, 1).date(), run="run-3")
-    assert summary["subscribers"] == COUNT - 10 and summary["failed"] == 0
+    assert summary["subscribers"] == COUNT - 10 + 1 and summary["failed"] == 0
     for msisdn in msisdns:
         assert len(_expire_entries(msisdn)) == 1
         assert Subscriber.get(msisdn, consistent_read=True).balance == 1_000 + 3_000
