@@ -184,6 +184,10 @@ def work(
     if saved is not None and saved.done:
         return Progress(Counter(), True, saved.cursor)
     progress = Progress(Counter(), False, saved.cursor if saved is not None and saved.cursor else task.after)
+    if saved is not None and saved.last_key is not None and spawn is not None:
+        # a redelivery of a task that split: the next page may never have been queued (it failed
+        # right after its checkpoint); queued again, a duplicate finds that page's checkpoint and stops
+        spawn(replace(task, after=saved.last_key, resume=False))
     keys: Iterable[str]
     try:
         if saved is None and spawn is not None:

@@ -132,7 +132,8 @@ def test_a_long_partition_is_worked_as_page_tasks_each_resuming_within_its_page(
 ) -> None:
     """Pages of 10 keys: the first task hands the rest of the partition to a new
     task before working its page; killed, then redelivered, it finishes its own
-    page only. A scheduled run then works the rest, split into pages again."""
+    page only (and queues the next again: the copy is turned away by the next
+    page's checkpoint). A scheduled run then works what is left."""
     monkeypatch.setattr(fanout, "CHUNK", CHUNK)
     monkeypatch.setattr(fanout, "PAGE", 2 * CHUNK)
     msisdns = _due_subscribers()
@@ -150,14 +151,24 @@ def test_a_long_partition_is_worked_as_page_tasks_each_resuming_within_its_page(
 
     seen: list[str] = []
     resumed = fanout.work(first, fresh=False, spawn=spawned.append, before_key=seen.append)
-    assert resumed.finished and len(spawned) == 1  # a redelivery spawns nothing more
+    assert resumed.finished
     assert set(seen) == set(msisdns[:10]) - set(started) and max(seen) <= msisdns[9]  # its own page only
     assert sum(len(_expire_entries(m)) for m in msisdns) == 10
+    # it queued the next page again (it cannot know the first queueing happened): two copies of
+    # the next task. One starts (and dies after a key); the other finds its page's checkpoint and stops
+    assert spawned == [second, second]
+    third: list[fanout.Task] = []
+    with pytest.raises(Killed):
+        fanout.work(spawned[1], fresh=True, spawn=third.append, before_key=Kill(after=1))
+    copy = fanout.work(spawned[0], fresh=True, spawn=third.append, before_key=lambda key: pytest.fail(key))
+    assert copy.superseded and [t.after for t in third] == [msisdns[19]]
+    again = fanout.work(spawned[1], fresh=False, spawn=third.append)  # redelivered: finishes its page
+    assert again.finished and sum(len(_expire_entries(m)) for m in msisdns) == 20
 
-    # the rest, as a scheduled run works it: 13 keys in two page tasks, each once
-    # (and the template subscriber, due in its own partition)
+    # the rest (the third page's task is left unworked), as a scheduled run works it: the last
+    # 3 keys and the template subscriber, due in its own partition; each once
     summary = fanout.run_schedule("expire_points", datetime(2027, 1, 1).date(), run="run-3")
-    assert summary["subscribers"] == COUNT - 10 + 1 and summary["failed"] == 0
+    assert summary["subscribers"] == COUNT - 20 + 1 and summary["failed"] == 0
     for msisdn in msisdns:
         assert len(_expire_entries(msisdn)) == 1
         assert Subscriber.get(msisdn, consistent_read=True).balance == 1_000 + 3_000
