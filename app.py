@@ -460,3 +460,14 @@ def post_ussd(call: Call) -> str:
 def post_sms(call: Call) -> Any:
     b = call.body
     return wiring.sms().receive(call.who.subject, b.message_id, b.sender, b.text)
+
+
+# -- jobs fan-out: the worker of the jobs queue (chalicelib/jobs/fanout.py) -----------
+# The schedules above put one task per due partition on the queue; each worker
+# invocation takes one. The queue's name is the stage's (infra/build.py sets it).
+
+
+@app.on_sqs_message(queue="diem-jobs", batch_size=1, name="job_worker")
+def job_worker(event: Any) -> PartialItemFailureResponse:
+    """One job task a message, worked from its checkpoint; failures reported per message."""
+    return wiring.work_job_tasks(event.to_dict(), event.context)

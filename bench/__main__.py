@@ -4,6 +4,7 @@ a benchmark measures, printed as tables and written to bench/results/latest.json
     python -m bench                      # everything, about 70 s on 2 quiet cores
     python -m bench --iterations 100 --no-flash-sale
     python -m bench --endpoint http://127.0.0.1:8001   # reuse a running engine (make run's)
+    python -m bench flash_emulated jobs  # only these parts (bench/scale.py), merged into latest.json
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-package", action="store_true", help="skip package size and cold start")
     parser.add_argument("--endpoint", help="use this DynamoDB endpoint instead of spawning the embedded engine")
     parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
+    # -- scale, by simulation (bench/scale.py) --
+    from bench import scale
+
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"run only these parts: {', '.join(scale.PARTS)}")
+    parser.add_argument("--no-scale", action="store_true", help="skip the emulated flash sale and the jobs fan-out")
     return parser.parse_args(argv)
 
 
@@ -383,7 +389,10 @@ def quietly(what: str, fn: Any) -> tuple[Any, str | None]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_environment()
-    from bench import flash_sale, ops
+    from bench import flash_sale, ops, scale
+
+    if args.parts:
+        return scale.main(args.parts, args.output)
 
     started = time.perf_counter()
     report: dict[str, Any] = {
@@ -461,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
                 report[name] = {"skipped": text}
             else:
                 report[name] = {"returned": result if _jsonable(result) else repr(result), "output": text}
+    if not args.no_scale:
+        scale.run_parts(list(scale.PARTS), report)
     report["seconds"] = round(time.perf_counter() - started, 1)
     output = args.output
     os.makedirs(os.path.dirname(output), exist_ok=True)

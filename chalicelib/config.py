@@ -43,6 +43,9 @@ class Settings:
     sms_url: str | None = None
     # how long a warm function caches a gateway key look-up
     gateway_key_cache_seconds: float = 60.0
+    # -- jobs fan-out (chalicelib/jobs/fanout.py): the queue the schedules put one task per
+    # due partition on (unset: the schedule works its tasks itself, in parallel threads)
+    jobs_queue_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def settings() -> Settings:
         max_clock_skew_seconds=int(_env("DIEM_MAX_CLOCK_SKEW_SECONDS", "300") or 300),
         sms_url=_env("DIEM_SMS_URL"),
         gateway_key_cache_seconds=float(_env("DIEM_GATEWAY_KEY_CACHE_SECONDS", "60") or 60),
+        jobs_queue_url=_env("DIEM_JOBS_QUEUE_URL"),
     )
 
 

@@ -147,6 +147,16 @@ def consume_spend_events(event: dict[str, Any], context: Any) -> PartialItemFail
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
 
 
+# -- jobs fan-out --------------------------------------------------------------
+
+
+def work_job_tasks(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """The jobs queue's batch (chalicelib/jobs/fanout.py)."""
+    from chalicelib.jobs import fanout
+
+    return fanout.handle_sqs(event, context)
+
+
 # -- OpenAPI -----------------------------------------------------------------
 
 

@@ -82,6 +82,7 @@ def main() -> int:
             assert api.stdin is not None
             api.stdin.write(b"go\n")
             api.stdin.flush()
+            _start_jobs(stack, endpoint)  # after the go: importing the app here must not delay the first 200
             return api.wait()
         except KeyboardInterrupt:
             print("\nstopping", flush=True)
@@ -99,6 +100,20 @@ def _sms_sink(stack: ExitStack) -> str | None:
     sink = sms_sink.start(echo=True)
     stack.callback(sink.stop)
     return sink.url
+
+
+# -- the scheduled jobs (dev/jobs.py): fired here at their cron times, as EventBridge would --
+
+
+def _start_jobs(stack: ExitStack, endpoint: str) -> None:
+    if os.environ.get("DIEM_LOCAL_JOBS", "1") == "0":
+        return
+    from dev import jobs
+
+    times = ", ".join(f"{name} {cron.to_string()}" for name, (cron, _) in sorted(jobs.schedules().items()))
+    print(f"\nScheduled jobs run here at their times (UTC): {times}")
+    print(f"  run them now: DIEM_DYNAMODB_ENDPOINT={endpoint} .venv/bin/python -m dev.jobs all")
+    stack.callback(jobs.LocalScheduler().start().stop)
 
 
 def _dev_secret() -> str:

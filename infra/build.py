@@ -55,6 +55,17 @@ VISIBILITY_FACTOR = 6
 """AWS: the queue's visibility timeout >= 6x the function timeout (+ batching window)."""
 
 
+# -- jobs fan-out (chalicelib/jobs/fanout.py) -----------------------------------------
+JOB_WORKER = "job_worker"
+"""The Chalice function (on_sqs_message) that works the jobs queue's tasks."""
+JOB_WORKERS_PROD = 50
+"""70 M subscribers due in one night: see docs/data-model.md ("Jobs fanned out")."""
+JOB_MAX_RECEIVE_COUNT = 3
+JOB_LAG_ALARM_SECONDS = 6 * 3600
+"""A task still checkpointing this long after its schedule: the night is not enough."""
+JOB_QUEUE_AGE_ALARM_SECONDS = 3 * 3600
+
+
 @dataclass(frozen=True)
 class Stage:
     """What differs between stages besides names."""
@@ -66,12 +77,15 @@ class Stage:
     consumer_batching_window: int  # seconds
     consumer_max_concurrency: int  # caps the SQS pollers' parallel invocations
     jwks_required: bool  # prod verifies RS256 against the IdP's JWKS, nothing else
+    # -- jobs fan-out: job_worker invocations at once (reserved concurrency, and the
+    # SQS pollers' maximum concurrency); docs/data-model.md derives prod's from the bench
+    job_workers: int = 4
 
 
 STAGES = {
     "dev": Stage(50, 100, 14, 25, 1, 5, jwks_required=False),
     # a flash sale takes 5,000 claims/s (TARGETS.md); the account default is 10,000 rps / 5,000 burst
-    "prod": Stage(6_000, 5_000, 90, 25, 1, 100, jwks_required=True),
+    "prod": Stage(6_000, 5_000, 90, 25, 1, 100, jwks_required=True, job_workers=JOB_WORKERS_PROD),
 }
 
 
@@ -117,7 +131,17 @@ def functions() -> tuple[Function, ...]:
         found.append(Function(source.name, cfn_name(source.name), cfn_name(f"{source.name}_role"), "event"))
     if CONSUMER not in {f.name for f in found}:
         raise RuntimeError(f"app.py has no function {CONSUMER!r} for the spend-events queue")
+    if JOB_WORKER not in {f.name for f in found}:
+        raise RuntimeError(f"app.py has no function {JOB_WORKER!r} for the jobs queue")
     return tuple(found)
+
+
+@cache
+def schedules() -> frozenset[str]:
+    """The app's scheduled functions: they put the jobs' tasks on the jobs queue."""
+    import app as app_module
+
+    return frozenset(s.name for s in app_module.app.event_sources if hasattr(s, "schedule_expression"))
 
 
 def chalice_config(stage: str, function: str = "api_handler") -> Any:
@@ -260,6 +284,7 @@ def role_policy(stage: str, fn: Function, table_resources: dict[str, dict[str, A
         statements.append(
             _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [{"Fn::GetAtt": ["SpendEventsQueue", "Arn"]}])
         )
+    statements += job_statements(fn.name, [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -290,6 +315,7 @@ def policy_file(stage: str) -> dict[str, Any]:
             },
             _statement("DiemTables", DYNAMODB_ACTIONS, table_arns),  # type: ignore[arg-type]
             _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [f"arn:aws:sqs:*:*:{queue}"]),  # type: ignore[list-item]
+            *job_statements(JOB_WORKER, [f"arn:aws:sqs:*:*:{job_queue_names(stage)[0]}"]),
         ],
     }
 
@@ -527,14 +553,143 @@ def template(stage: str) -> dict[str, Any]:
         }
     resources["RestAPI"] = rest_api(stage)
     resources.update(alarms(stage, fns, table_resources))
+    resources.update(job_queues(stage))
+    resources.update(job_alarms(stage))
+    for fn in fns:
+        merge(resources[fn.logical_id], job_function_overrides(stage, fn))
     return {
         "Parameters": parameters(stage),
         "Resources": resources,
         "Outputs": {
             "SpendEventsQueueUrl": {"Value": {"Ref": "SpendEventsQueue"}},
+            "JobsQueueUrl": {"Value": {"Ref": "JobsQueue"}},
             "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
         },
     }
+
+
+# -- jobs fan-out: the queue, its DLQ, the worker's event source and concurrency, alarms --
+
+
+def job_queue_names(stage: str) -> tuple[str, str]:
+    return f"{APP_NAME}-{stage}-jobs", f"{APP_NAME}-{stage}-jobs-dlq"
+
+
+SQS_SEND_ACTIONS = ("sqs:SendMessage",)
+
+
+def job_statements(function: str, queue: list[Any]) -> list[dict[str, Any]]:
+    """The schedules put tasks on the jobs queue; the worker takes them and puts continuations."""
+    if function == JOB_WORKER:
+        return [
+            _statement("ConsumeJobs", SQS_CONSUMER_ACTIONS, queue),
+            _statement("EnqueueJobs", SQS_SEND_ACTIONS, queue),
+        ]
+    if function in schedules():
+        return [_statement("EnqueueJobs", SQS_SEND_ACTIONS, queue)]
+    return []
+
+
+def job_queues(stage: str) -> dict[str, dict[str, Any]]:
+    name, dlq_name = job_queue_names(stage)
+    queue_arn = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"
+    return {
+        "JobsDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": dlq_name,
+                "MessageRetentionPeriod": 1_209_600,
+                "SqsManagedSseEnabled": True,
+                "RedriveAllowPolicy": {"redrivePermission": "byQueue", "sourceQueueArns": [{"Fn::Sub": queue_arn}]},
+            },
+        },
+        "JobsQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": name,
+                # a killed worker's task comes back after this, to resume from its checkpoint
+                "VisibilityTimeout": VISIBILITY_FACTOR * lambda_timeout(stage, JOB_WORKER),
+                "MessageRetentionPeriod": 345_600,  # 4 days: the next nights catch up anyway
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": JOB_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+    }
+
+
+def job_function_overrides(stage: str, fn: Function) -> dict[str, Any]:
+    """The worker: its event source on the stage's queue (Chalice names the queue
+    `diem-jobs`; the merge replaces the name), partial batch responses, at most
+    `job_workers` invocations at once; every job function gets the queue's URL
+    (whose `Ref` also orders the queue before the worker and its event source)."""
+    if fn.name != JOB_WORKER and fn.name not in schedules():
+        return {}
+    overrides: dict[str, Any] = {
+        "Properties": {"Environment": {"Variables": {"DIEM_JOBS_QUEUE_URL": {"Ref": "JobsQueue"}}}}
+    }
+    if fn.name == JOB_WORKER:
+        name, _ = job_queue_names(stage)
+        workers = STAGES[stage].job_workers
+        overrides["Properties"]["ReservedConcurrentExecutions"] = workers
+        overrides["Properties"]["Events"] = {
+            f"{cfn_name(fn.name)}SqsEventSource": {
+                "Properties": {
+                    "Queue": {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"},
+                    "BatchSize": 1,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    "ScalingConfig": {"MaximumConcurrency": max(2, workers)},
+                }
+            }
+        }
+    return overrides
+
+
+def job_alarms(stage: str) -> dict[str, Any]:
+    queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobsQueue", "QueueName"]}}]
+    return {
+        "JobsDeadLetterAlarm": _alarm(
+            "Job tasks failed on every receive and were parked: inspect, fix, redrive (the work is idempotent).",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}}],
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+        ),
+        "JobsQueueAgeAlarm": _alarm(
+            "A job task has waited for a worker for hours: the workers are too few or failing.",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=queue,
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=JOB_QUEUE_AGE_ALARM_SECONDS,
+        ),
+        "JobLagAlarm": _alarm(
+            "Job tasks still checkpoint hours after their schedule: the night's jobs will not finish in the night.",
+            Namespace="Diem",
+            MetricName="JobLagSeconds",
+            Dimensions=[{"Name": "service", "Value": APP_NAME}, {"Name": "stage", "Value": stage}],
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=JOB_LAG_ALARM_SECONDS,
+        ),
+    }
+
+
+def merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Deep-merge `extra` into `target` (dicts merged, other values replaced)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
 
 
 # -- files ----------------------------------------------------------------------

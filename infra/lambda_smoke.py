@@ -133,6 +133,16 @@ def main() -> None:
             raise
         checks["consumer"] = sorted({kind.__name__ for kind, _, _ in exc.child_exceptions})
 
+    # the jobs queue's worker: a task it cannot read fails alone (here: the whole batch, so Powertools raises)
+    task = json.dumps({"job": "expire_points", "partition": "2026-01-01#0", "run": "r", "at": "2026-01-01T00:05:00Z"})
+    try:
+        app.job_worker({"Records": [sqs_record("j1", "not a task"), sqs_record("j2", task)]}, Context())
+        checks["job_worker"] = []
+    except BatchProcessingError as exc:  # j1 is no task; j2 cannot reach its database
+        if any(issubclass(kind, ImportError) for kind, _, _ in exc.child_exceptions):
+            raise
+        checks["job_worker"] = sorted({kind.__name__ for kind, _, _ in exc.child_exceptions})
+
     scheduled = {"id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT}
     scheduled |= {"time": "2026-01-01T00:05:00Z", "region": REGION, "resources": [], "detail": {}, "version": "0"}
     try:

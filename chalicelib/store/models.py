@@ -201,6 +201,12 @@ class Counter(_Model):
     ends_at = UnicodeAttribute(null=True)
     owner_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # -- job checkpoints (`job#<job>#<run>#<partition>#<first key>`, chalicelib/jobs/checkpoint.py):
+    # the last key done (`count` done so far, `status` running | done), keys that failed,
+    # and the last key of the task's page (the next page is another task's)
+    cursor = UnicodeAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    last_key = UnicodeAttribute(null=True)
 
 
 # --- vouchers and redemptions ------------------------------------------------

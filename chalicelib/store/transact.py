@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -191,9 +191,14 @@ def send(ops: Sequence[Op], token: str | None = None) -> None:
 
 
 def batch_get(
-    keys: Iterable[tuple[type[M], Any, Any]], consistent: bool = True
+    keys: Iterable[tuple[type[M], Any, Any]],
+    consistent: bool = True,
+    optional: Collection[tuple[type[M], Any, Any]] = (),
 ) -> dict[tuple[type[M], Any, Any], M | None]:
-    """Read items of several tables in one BatchGetItem (retrying unprocessed keys)."""
+    """Read items of several tables in one BatchGetItem, asking again (with a
+    jittered backoff) for the keys DynamoDB left unprocessed, except those in
+    `optional`: an item too hot to read now comes back None, as if absent (the
+    caller can do without it: a claim reads other inventory shards)."""
     bind()
     wanted = list(dict.fromkeys(keys))
     request: dict[str, dict[str, Any]] = {}
@@ -208,26 +213,43 @@ def batch_get(
         lookup[(table, _key_repr(raw_key))] = key
     found: dict[tuple[type[M], Any, Any], M | None] = dict.fromkeys(wanted)
     for chunk in _chunks(request, _BATCH_GET_LIMIT):
-        rounds = 0
-        while chunk:
+        for round_ in range(_UNPROCESSED_ROUNDS + 1):
+            if round_:  # keys left unprocessed (throttled): back off before asking again, as DynamoDB asks
+                time.sleep(random.uniform(0, _UNPROCESSED_BACKOFF_SECONDS * 2**round_))
             response = client().batch_get_item(RequestItems=chunk)
             for table, items in response.get("Responses", {}).items():
                 for item in items:
                     key = lookup[(table, _key_repr({n: item[n] for n in key_names[table]}))]
                     found[key] = key[0].from_raw_data(item)
-            chunk = response.get("UnprocessedKeys") or {}
-            if chunk:
-                # DynamoDB leaves keys unprocessed when throttled: back off (full jitter), then give up
-                rounds += 1
-                if rounds >= _BATCH_GET_ROUNDS:
-                    raise Throttled("BatchGetItem kept leaving keys unprocessed")
-                time.sleep(random.uniform(0, min(_BATCH_GET_BACKOFF_CAP, _BATCH_GET_BACKOFF * 2**rounds)))
+            chunk = _still_wanted(response.get("UnprocessedKeys") or {}, lookup, optional)
+            if not chunk:
+                break
+        else:
+            raise Throttled("BatchGetItem left keys unprocessed")
     return found
 
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
-_BATCH_GET_ROUNDS = 8  # requests per chunk, the first included, before a read is Throttled
-_BATCH_GET_BACKOFF, _BATCH_GET_BACKOFF_CAP = 0.025, 1.0  # seconds
+# a read left partly unprocessed is asked again this many times (jittered, growing
+# waits: up to 20, 40, 80 ms), then the caller sees it as throttled
+_UNPROCESSED_ROUNDS = 3
+_UNPROCESSED_BACKOFF_SECONDS = 0.01
+
+
+def _still_wanted(
+    unprocessed: dict[str, dict[str, Any]],
+    lookup: dict[tuple[str, str], Any],
+    optional: Collection[Any],
+) -> dict[str, dict[str, Any]]:
+    """The unprocessed keys to ask for again: all but the optional ones."""
+    if not optional:
+        return unprocessed
+    wanted: dict[str, dict[str, Any]] = {}
+    for table, spec in unprocessed.items():
+        keys = [k for k in spec.get("Keys") or [] if lookup[(table, _key_repr(k))] not in optional]
+        if keys:
+            wanted[table] = {**spec, "Keys": keys}
+    return wanted
 
 
 def _chunks(request: dict[str, dict[str, Any]], size: int) -> list[dict[str, dict[str, Any]]]:

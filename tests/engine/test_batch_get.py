@@ -158,5 +158,5 @@ def test_keys_left_unprocessed_round_after_round_back_off_then_are_a_throttle(
     with pytest.raises(transact.Throttled) as exc:
         store.batch_get([(Partner, "p1", None), (ApiKey, "h1", None)])
     assert transact.transient(exc.value)
-    assert len(spy.requests) == transact._BATCH_GET_ROUNDS
-    assert len(naps) == transact._BATCH_GET_ROUNDS - 1 and all(0 <= nap <= 1.0 for nap in naps)
+    assert len(spy.requests) == transact._UNPROCESSED_ROUNDS + 1
+    assert len(naps) == transact._UNPROCESSED_ROUNDS and all(0 <= nap <= 1.0 for nap in naps)

@@ -144,7 +144,12 @@ def test_each_role_gets_only_what_its_function_needs(sam: dict[str, Any]) -> Non
             {"WriteOwnLogs"}
             | ({"DiemTables"} if fn.kind != "authorizer" else set())
             | ({"ConsumeSpendEvents"} if fn.name == build.CONSUMER else set())
+            | ({"ConsumeJobs", "EnqueueJobs"} if fn.name == build.JOB_WORKER else set())
+            | ({"EnqueueJobs"} if fn.name in build.schedules() else set())
         ), fn.name
+        for sid in ("ConsumeJobs", "EnqueueJobs"):
+            if sid in statements:
+                assert statements[sid]["Resource"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}], (fn.name, sid)
         (log_arn,) = statements["WriteOwnLogs"]["Resource"]
         assert log_arn["Fn::Sub"].endswith(f"log-group:/aws/lambda/{fn.function_name('dev')}:*")
         if "DiemTables" in statements:
@@ -176,6 +181,43 @@ def test_queue_dead_letter_and_event_source_rules(sam: dict[str, Any]) -> None:
     assert mapping["FunctionName"] == {"Ref": "SpendEventsConsumer"}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 1 <= mapping["BatchSize"] <= 10_000
+
+
+def test_jobs_queue_worker_and_schedules(sam: dict[str, Any]) -> None:
+    """The jobs fan-out: schedules and the worker know the queue; the worker takes one
+    task a message from the stage's queue, reports failures per message, runs at most
+    `job_workers` at once; a task failing every receive is parked in the DLQ; the queue
+    hides a taken task for 6x the worker's timeout (AWS's advice), then redelivers it."""
+    on_disk = json.loads((build.ROOT / ".chalice" / "config.json").read_text())
+    worker_timeout = on_disk["stages"]["dev"]["lambda_functions"][build.JOB_WORKER]["lambda_timeout"]
+    resources = sam["Resources"]
+    queue = resources["JobsQueue"]["Properties"]
+    assert queue["QueueName"] == "diem-dev-jobs" and queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    assert resources["JobsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    worker = resources["JobWorker"]["Properties"]
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:diem-dev-jobs"
+    }
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 1
+    reserved = worker["ReservedConcurrentExecutions"]
+    assert (
+        reserved == build.STAGES["dev"].job_workers and event["Properties"]["ScalingConfig"]["MaximumConcurrency"] >= 2
+    )
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= max(2, reserved)
+    for name in {*build.schedules(), build.JOB_WORKER}:
+        env = resources[build.cfn_name(name)]["Properties"]["Environment"]["Variables"]
+        assert env["DIEM_JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}, name
+    assert len(build.schedules()) == 4
+    alarms = of_type(sam, "AWS::CloudWatch::Alarm")
+    assert alarms["JobsDeadLetterAlarm"]["Properties"]["Threshold"] == 0
+    assert alarms["JobsQueueAgeAlarm"]["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    lag = alarms["JobLagAlarm"]["Properties"]
+    assert (lag["Namespace"], lag["MetricName"]) == ("Diem", "JobLagSeconds")
+    assert {"Name": "stage", "Value": "dev"} in lag["Dimensions"]
 
 
 # -- API Gateway and alarms ------------------------------------------------------------------
@@ -253,6 +295,7 @@ def test_lean_package_runs_every_kind_of_handler(packaged: package.Result) -> No
     checks = package.verify(Path(packaged.function_zip), Path(packaged.layer_zip), packaged.python)
     assert checks["health"] == 200 and checks["authorizer"] == "crm-1" and checks["rs256"] == "x"
     assert checks["outside"] == [] and checks["without_bytecode"] == []
+    assert checks["job_worker"] and "ImportError" not in checks["job_worker"]
 
 
 # -- (f) moto's CloudFormation ---------------------------------------------------------------
