@@ -85,7 +85,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item._id = NodeId.parse(tagged)
     # the longest single tests (the machines at 200 examples, minutes each) are handed out
     # first, so the other worker works through the rest meanwhile instead of waiting at the end
-    items.sort(key=lambda item: not item.name.endswith("_invariants"))
+    items.sort(key=lambda item: not getattr(item, "originalname", item.name).endswith("_invariants"))
 
 
 def _use(endpoint: str | None, prefix: str) -> None:

@@ -38,6 +38,18 @@ def machine_settings() -> settings:
     )
 
 
+# `make test` runs each machine's examples as two halves, one per xdist worker at once:
+# the same 200 examples in all, in half the time (each half on its own random examples)
+HALVES = (1, 2)
+
+
+def run_half(machine: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run half of `machine`'s examples (the profile's count, rounded up)."""
+    whole = machine_settings()
+    monkeypatch.setattr(machine.TestCase, "settings", settings(whole, max_examples=-(-whole.max_examples // 2)))
+    machine.TestCase().runTest()
+
+
 @pytest.fixture
 def stateful_db(engine_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The engine's tables for one machine test: made once, shared by its examples,

@@ -40,12 +40,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from machines import (
     FAULTS,
     FIRING,
+    HALVES,
     Outcome,
     assert_success,
     fresh_msisdn,
     key,
     machine_settings,
     reused,
+    run_half,
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
@@ -586,10 +588,11 @@ PointsMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_points_invariants(record_property):
+@pytest.mark.parametrize("half", HALVES)
+def test_points_invariants(half, record_property, monkeypatch):
     PointsMachine.fired.clear()
-    PointsMachine.TestCase().runTest()
-    record_property("summary", report("points machine", PointsMachine.fired, FIRING))
+    run_half(PointsMachine, monkeypatch)
+    record_property("summary", report(f"points machine ({half}/2)", PointsMachine.fired, FIRING))
 
 
 def _nothing(*_: Any, **__: Any) -> dict[str, int]:

@@ -62,10 +62,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from machines import (
     FAULTS,
     FIRING,
+    HALVES,
     fresh_msisdn,
     key,
     machine_settings,
     reused,
+    run_half,
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
@@ -908,13 +910,14 @@ VouchersMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_voucher_invariants(record_property):
+@pytest.mark.parametrize("half", HALVES)
+def test_voucher_invariants(half, record_property, monkeypatch):
     OUTCOMES.clear()
     VouchersMachine.fired.clear()
-    VouchersMachine.TestCase().runTest()
+    run_half(VouchersMachine, monkeypatch)
     if os.environ.get("DIEM_STATEFUL_STATS"):
         print("\n".join(f"{n:6d}  {what}" for what, n in sorted(OUTCOMES.items())))
-    record_property("summary", report("voucher machine", VouchersMachine.fired, FIRING))
+    record_property("summary", report(f"voucher machine ({half}/2)", VouchersMachine.fired, FIRING))
 
 
 def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> store.Op:
