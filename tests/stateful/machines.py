@@ -39,14 +39,17 @@ def machine_settings() -> settings:
 
 
 # `make test` runs each machine's examples as two halves, one per xdist worker at once:
-# the same 200 examples in all, in half the time (each half on its own random examples)
+# 200 examples in all, in half the time. Each half draws its own random examples:
+# Hypothesis derandomises on CI (CI=true), which would make both halves the same run
+# (and every CI run the same examples); a failure prints the blob that replays it.
 HALVES = (1, 2)
 
 
 def run_half(machine: type, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run half of `machine`'s examples (the profile's count, rounded up)."""
+    """Run half of `machine`'s examples (the profile's count, rounded up), randomly drawn."""
     whole = machine_settings()
-    monkeypatch.setattr(machine.TestCase, "settings", settings(whole, max_examples=-(-whole.max_examples // 2)))
+    half = settings(whole, max_examples=-(-whole.max_examples // 2), derandomize=False, print_blob=True)
+    monkeypatch.setattr(machine.TestCase, "settings", half)
     machine.TestCase().runTest()
 
 
