@@ -400,18 +400,25 @@ def _metric(metric_id: str, name: str, dimensions: list[dict[str, Any]]) -> dict
     }
 
 
+def _dead_letter_alarm(description: str, queue: str) -> dict[str, Any]:
+    """An alarm as soon as one message is parked in the dead-letter queue `queue` (a resource name)."""
+    return _alarm(
+        description,
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=0,
+    )
+
+
 def alarms(stage: str, fns: tuple[Function, ...], table_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{APP_NAME}-{stage}-alarms"}},
-        "SpendEventsDeadLetterAlarm": _alarm(
-            "Spend events were parked in the dead-letter queue: inspect, fix, redrive.",
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SpendEventsDeadLetterQueue", "QueueName"]}}],
-            Statistic="Maximum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=0,
+        "SpendEventsDeadLetterAlarm": _dead_letter_alarm(
+            "Spend events were parked in the dead-letter queue: inspect, fix, redrive.", "SpendEventsDeadLetterQueue"
         ),
         "Api5xxRateAlarm": _alarm(
             "More than 1% of API requests answered 5xx.",
@@ -650,15 +657,9 @@ def job_function_overrides(stage: str, fn: Function) -> dict[str, Any]:
 def job_alarms(stage: str) -> dict[str, Any]:
     queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobsQueue", "QueueName"]}}]
     return {
-        "JobsDeadLetterAlarm": _alarm(
+        "JobsDeadLetterAlarm": _dead_letter_alarm(
             "Job tasks failed on every receive and were parked: inspect, fix, redrive (the work is idempotent).",
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}}],
-            Statistic="Maximum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=0,
+            "JobsDeadLetterQueue",
         ),
         "JobsQueueAgeAlarm": _alarm(
             "A job task has waited for a worker for hours: the workers are too few or failing.",

@@ -259,11 +259,11 @@ _MAX_INTEGER_DIGITS = 19
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]], what: str = "key") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValidationError(f"Request body repeats the key {key[:40]!r}.")
+            raise ValidationError(f"Request body repeats the {what} {key[:40]!r}.")
         out[key] = value
     return out
 
@@ -363,12 +363,7 @@ def parse_form(raw: bytes | str, content_type: str | None) -> dict[str, str]:
         )
     except (UnicodeDecodeError, ValueError):
         raise ValidationError("Request body is not a valid UTF-8 form.") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name in form:
-            raise ValidationError(f"Request body repeats the field {name[:40]!r}.")
-        form[name] = value
-    return form
+    return _no_duplicate_keys(pairs, "field")
 
 
 def not_in_future(instant: datetime, name: str) -> datetime:
