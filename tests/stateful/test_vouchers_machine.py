@@ -703,22 +703,28 @@ class VouchersMachine(RuleBasedStateMachine):
         today = clock.today()
         due = [v for v in self.vouchers if v.due and 1 <= (today - clock.local_date(v.expires_at)).days <= 7]
         expiring = [v for v in due if v.status == "issued"]
-        with self.faults.during(faults) as seen:
-            try:
-                result = vouchers.expire_vouchers()
-            except Exception:
-                # gave up on a fault that outlasted the retries: the next run (the next day's)
-                # does what is left, and the invariants see every voucher's status
-                if not seen.may_give_up:
-                    raise
-                result = None
-        if result is None:
-            with self.faults.during():
-                again = vouchers.expire_vouchers()
-            assert again["vouchers"] <= len(expiring), again
+        expired, unknown = 0, False
+        for attempt in range(3):
+            with self.faults.during(faults if attempt == 0 else ()) as seen:
+                try:
+                    result = vouchers.expire_vouchers()
+                except Exception:
+                    # gave up on a fault that outlasted the retries: the next run (the next
+                    # day's) does what is left, and the invariants see every voucher's status
+                    if not seen.may_give_up:
+                        raise
+                    unknown = True  # what the interrupted run expired is not reported
+                    continue
+            expired += result["vouchers"]
+            if not result["failed"]:
+                break
+            # a partition or voucher left on an injected fault is left for the next run
+            assert seen.may_give_up and result["failed"] <= sum(seen.fired.values()), (result, dict(seen.fired))
         else:
-            # redeemed (or reversed after expiry) vouchers keep their key and are skipped
-            assert (result["vouchers"], result["skipped"]) == (len(expiring), len(due) - len(expiring)), result
+            raise AssertionError(f"voucher expiry still failing: {result}")
+        # redeemed (or reversed after expiry) vouchers keep their key and are skipped by every run
+        assert result["skipped"] == len(due) - len(expiring), result
+        assert expired <= len(expiring) if unknown else expired == len(expiring), (expired, result)
         for v in expiring:
             v.status, v.due = "expired", False
 
