@@ -123,10 +123,34 @@ class Account:
 
     def debit(self, points: int, today: date, entry_id: str, kind: str, ref: str | None) -> tuple[Account, Entry]:
         """FEFO debit of spendable points (INSUFFICIENT_POINTS if there are not enough)."""
+        updated, entry, _ = self.take(points, today, entry_id, kind, ref)
+        return updated, entry
+
+    def take(
+        self, points: int, today: date, entry_id: str, kind: str, ref: str | None
+    ) -> tuple[Account, Entry, dict[str, int]]:
+        """`debit`, and the points it took from each bucket by expiry date (what `refund` gives back)."""
         current = self.effective(today)
-        buckets = points_rules.fefo_debit(current.buckets, points, today)
+        buckets, taken = points_rules.fefo_take(current.buckets, points, today)
         updated = replace(current, buckets=buckets, balance=current.balance - points)
-        return updated._pruned(today), Entry(entry_id, kind, -points, ref=ref)
+        return updated._pruned(today), Entry(entry_id, kind, -points, ref=ref), taken
+
+    def refund(self, taken: dict[str, int], today: date, entry_id: str, ref: str | None) -> tuple[Account, list[Entry]]:
+        """Give back what a debit took (`take`), each part with its original expiry
+        date: one `refund` entry; a part whose date has passed meanwhile expires at
+        once (an `expire` entry of its own: `expire:<date>` may exist already)."""
+        current = self.effective(today)
+        points = sum(int(p) for p in taken.values())
+        restored = points_rules.restore(current.buckets, taken)
+        entries = [Entry(entry_id, "refund", points, ref=ref, detail={"buckets": dict(taken)})]
+        gone = {d: int(p) for d, p in points_rules.expired(taken, today).items()}
+        for day, lost in sorted(gone.items()):
+            restored[day] -= lost
+            if restored[day] == 0:
+                del restored[day]
+            entries.append(Entry(f"expire:{day}:{entry_id}", "expire", -lost, ref=day))
+        updated = replace(current, buckets=restored, balance=current.balance + points - sum(gone.values()))
+        return updated._pruned(today), entries
 
     def credit(self, points: int, today: date, entry_id: str, kind: str, ref: str | None) -> tuple[Account, Entry]:
         """Credit spendable points expiring at the end of month N+12 (no rank points)."""

@@ -63,20 +63,39 @@ def credit(buckets: Buckets, points: int, expires_on: date) -> dict[str, int]:
 
 def fefo_debit(buckets: Buckets, points: int, today: date) -> dict[str, int]:
     """Take `points` from the earliest-expiring unexpired buckets first."""
+    return fefo_take(buckets, points, today)[0]
+
+
+def fefo_take(buckets: Buckets, points: int, today: date) -> tuple[dict[str, int], dict[str, int]]:
+    """`fefo_debit`, and the points it took from each bucket (by expiry date):
+    what a refund gives back, each part with its original expiry."""
     if points < 0:
         raise ValueError("debit must be positive")
     if spendable_balance(buckets, today) < points:
         raise Conflict("Not enough spendable points.", "INSUFFICIENT_POINTS")
     result = {d: int(p) for d, p in buckets.items() if int(p) > 0}
+    taken: dict[str, int] = {}
     remaining = points
     for day in sorted(unexpired(buckets, today)):
+        if remaining == 0:
+            break
         take = min(result[day], remaining)
         result[day] -= take
         remaining -= take
+        taken[day] = take
         if result[day] == 0:
             del result[day]
-        if remaining == 0:
-            break
+    return result, taken
+
+
+def restore(buckets: Buckets, taken: Buckets) -> dict[str, int]:
+    """`buckets` with what a debit took (`fefo_take`) given back to the same expiry dates."""
+    result = {d: int(p) for d, p in buckets.items() if int(p) > 0}
+    for day, points in taken.items():
+        if int(points) < 0:
+            raise ValueError("a restored part must not be negative")
+        if int(points):
+            result[day] = result.get(day, 0) + int(points)
     return result
 
 

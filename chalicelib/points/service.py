@@ -144,6 +144,32 @@ def _as_stored(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class Spent:
+    """A FEFO debit ready to commit: the account after it, its writes (the
+    balance update and the ledger entries, expired points first), and the points
+    it took from each bucket by expiry date (what a refund gives back)."""
+
+    account: Account
+    ops: list[store.Op]
+    taken: dict[str, int]
+
+
+def spend(
+    item: Subscriber, current: Account, expired: list[Entry], points: int, entry_id: str, ref: str | None, now: datetime
+) -> Spent:
+    """The one debit of points for something bought (a voucher claim, a network
+    product order): `current` is the account read as `item` with due expiry
+    applied (`expire`, giving `expired`); `points` 0 writes no entry and only moves
+    `seq` (a free grant). INSUFFICIENT_POINTS if there are not enough."""
+    today = clock.local_date(now)
+    updated, entries, taken = current, list(expired), dict[str, int]()
+    if points:
+        updated, entry, taken = current.take(points, today, entry_id, "spend", ref)
+        entries.append(entry)
+    return Spent(updated, account_ops(item, updated, entries, now), taken)
+
+
+@dataclass(frozen=True)
 class Change:
     """What a use case wants written: the new account, its entries, extra items,
     the reply, and what a failed condition of an extra label means."""

@@ -126,11 +126,8 @@ def _plan(
     count = int(campaign.shard_count)
     first = shards.choose(campaign_id, count, read.shards, read.unread)
     price = 0 if free else int(campaign.points_price)
-    updated, spent = current, entries
-    if price:
-        updated, spend = current.debit(price, today, f"spend:{code[0]}", "spend", campaign_id)
-        spent = [*entries, spend]
-    balance_ops = points.account_ops(subscriber, updated, spent, now)
+    spent = points.spend(subscriber, current, entries, price, f"spend:{code[0]}", campaign_id, now)
+    updated, balance_ops = spent.account, spent.ops
     count_op = _count_op(campaign_id, msisdn, account.owner_id, limit, mine)
 
     def claims_failed(old: dict[str, Any] | None) -> DiemError | None:
