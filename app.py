@@ -471,3 +471,70 @@ def post_sms(call: Call) -> Any:
 def job_worker(event: Any) -> PartialItemFailureResponse:
     """One job task a message, worked from its checkpoint; failures reported per message."""
     return wiring.work_job_tasks(event.to_dict(), event.context)
+
+
+# -- network products: the catalogue, orders for points, their settlement (chalicelib/products) --
+
+CATALOGUE_READERS = ("subscriber", "operator", "marketer")
+
+
+@api.route(
+    "/v1/products",
+    "POST",
+    roles=MARKETER,
+    summary="Add a network product (data, voice minutes, airtime) priced in points",
+    body="ProductIn",
+    response="ProductOut",
+    status=201,
+)
+def post_product(call: Call) -> Any:
+    return wiring.products().create_product(call.body.model_dump(mode="json"), call.idempotency)
+
+
+@api.route(
+    "/v1/products",
+    "GET",
+    roles=CATALOGUE_READERS,
+    summary="The active catalogue of network products, newest first",
+    response="ProductPage",
+    query=LIST_QUERY,
+)
+def get_products(call: Call) -> Any:
+    return wiring.products().list_products(*page_params(call))
+
+
+@api.route(
+    "/v1/subscribers/{msisdn}/product-orders",
+    "POST",
+    owner="msisdn",
+    roles=SELF_OR_OPERATOR,
+    summary="Spend points on a network product; provisioned by the charging system (fulfilled), "
+    "refused (refunded) or not yet answered (pending)",
+    metric="ProductOrders",
+    body="ProductOrderIn",
+    response="ProductOrderOut",
+    status=201,
+    errors=(404, 409),
+)
+def post_product_order(call: Call) -> Any:
+    return wiring.product_orders().order(call.subscriber, call.body.product_id, call.idempotency)
+
+
+@api.route(
+    "/v1/subscribers/{msisdn}/product-orders/{order_id}",
+    "GET",
+    owner="msisdn",
+    roles=SELF_OR_OPERATOR,
+    summary="A product order and its current status",
+    response="ProductOrderOut",
+    errors=(404,),
+)
+def get_product_order(call: Call) -> Any:
+    return wiring.product_orders().get_order(call.subscriber, unquote(call.params["order_id"]))
+
+
+@app.schedule(Cron("0/5", "*", "*", "*", "?", "*"), name="settle_product_orders")
+def settle_product_orders(event: Any) -> dict[str, int]:
+    """Every 5 minutes: settle the product orders the charging system left pending."""
+    done: dict[str, int] = wiring.product_settlement().settle_product_orders()
+    return done

@@ -46,6 +46,13 @@ class Settings:
     # -- jobs fan-out (chalicelib/jobs/fanout.py): the queue the schedules put one task per
     # due partition on (unset: the schedule works its tasks itself, in parallel threads)
     jobs_queue_url: str | None = None
+    # -- network products (chalicelib/products): the operator's charging system, an HTTP
+    # service speaking docs/charging.md (locally dev/charging_sim.py); unset = no answer,
+    # every order stays pending until one is configured. `charging_adapter`: another
+    # implementation of chalicelib.products.charging.Charging, as "package.module:factory"
+    charging_url: str | None = None
+    charging_timeout_seconds: float = 3.0
+    charging_adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,14 @@ class Rules:
     # the wallet and history screens look at this many of the newest items
     ussd_wallet_items: int = 50
     ussd_history_entries: int = 5
+    # network products (DOMAIN.md "Points for network products"): the settlement job
+    # leaves an order this young to its own request (still waiting on the charging
+    # system), then asks about it with a backoff from base doubling to cap between
+    # attempts; past `alarm_after` attempts without an answer it alarms (and goes on asking)
+    product_settle_grace_seconds: int = 60
+    product_settle_backoff_base_seconds: int = 60
+    product_settle_backoff_cap_seconds: int = 3600
+    product_settle_alarm_after: int = 8
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -136,6 +151,9 @@ def settings() -> Settings:
         sms_url=_env("DIEM_SMS_URL"),
         gateway_key_cache_seconds=float(_env("DIEM_GATEWAY_KEY_CACHE_SECONDS", "60") or 60),
         jobs_queue_url=_env("DIEM_JOBS_QUEUE_URL"),
+        charging_url=_env("DIEM_CHARGING_URL"),
+        charging_timeout_seconds=float(_env("DIEM_CHARGING_TIMEOUT_SECONDS", "3") or 3),
+        charging_adapter=_env("DIEM_CHARGING_ADAPTER"),
     )
 
 

@@ -88,6 +88,27 @@ def jobs() -> ModuleType:
     return jobs_module
 
 
+# -- network products (chalicelib/products) ---------------------------------------
+
+
+def products() -> ModuleType:
+    from chalicelib.products import catalogue
+
+    return catalogue
+
+
+def product_orders() -> ModuleType:
+    from chalicelib.products import orders
+
+    return orders
+
+
+def product_settlement() -> ModuleType:
+    from chalicelib.products import settlement
+
+    return settlement
+
+
 def accrue_event(event: Any, idem: Idempotency | None) -> Reply:
     reply: Reply = points().accrue(
         event.event_id, normalise_msisdn(event.msisdn), event.amount_vnd, event.service, event.occurred_at, idem

@@ -7,8 +7,8 @@ the run itself, in parallel threads (`chalicelib.jobs.fanout`).
     python -m dev.jobs all                # every job now, against DIEM_DYNAMODB_ENDPOINT
     python -m dev.jobs expire_points      # one of them
 
-Only the cron forms app.py uses are understood: numbers or `*` for minutes,
-hours and month, `*` or `L` (the month's last day) or a number for the day of
+Only the cron forms app.py uses are understood: numbers, `*` or `start/step`
+for minutes, hours and month, `*` or `L` (the month's last day) or a number for the day of
 the month, `?` for the day of the week.
 """
 
@@ -27,7 +27,12 @@ __all__ = ["LocalScheduler", "due", "main", "schedules"]
 
 
 def _field(value: Any, now: int) -> bool:
-    return str(value) in ("*", "?") or int(value) == now
+    text = str(value)
+    if "/" in text:  # `start/step` (`0/5`: every 5 minutes from 0)
+        start, step = text.split("/")
+        first = 0 if start == "*" else int(start)
+        return now >= first and (now - first) % int(step) == 0
+    return text in ("*", "?") or int(text) == now
 
 
 def due(cron: Any, at: datetime) -> bool:

@@ -586,3 +586,84 @@ class SmsIn(Request):
 class SmsOut(Response):
     message_id: str
     reply: str = Field(description="The reply, also sent to `from` as an outbound SMS (at most 306 GSM characters).")
+
+
+# --- network products: the catalogue and orders for points --------------------------
+
+
+class ProductKind(StrEnum):
+    """What the charging system provisions."""
+
+    data = "data"
+    voice = "voice"
+    airtime = "airtime"
+
+
+class ProductStatus(StrEnum):
+    active = "active"
+
+
+class ProductOrderStatus(StrEnum):
+    """`pending` until the charging system definitely answers: `fulfilled`
+    (provisioned) or `refunded` (refused: the points back, with their expiry dates)."""
+
+    pending = "pending"
+    fulfilled = "fulfilled"
+    refunded = "refunded"
+
+
+class ProductIn(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Data 2 GB / 7 days",
+                    "kind": "data",
+                    "sku": "DATA_2GB_7D",
+                    "points_price": 5000,
+                    "validity_days": 7,
+                }
+            ]
+        },
+    )
+    name: ShortText
+    kind: ProductKind
+    sku: Annotated[
+        str,
+        Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$", description="The charging system's code."),
+    ]
+    points_price: Annotated[StrictInt, Field(ge=1, le=10**9)]
+    validity_days: Annotated[StrictInt, Field(ge=0, le=3650, description="0: no validity period (airtime).")]
+
+
+class ProductOut(Response):
+    product_id: str
+    name: str
+    kind: ProductKind
+    sku: str
+    points_price: int
+    validity_days: int
+    status: ProductStatus
+    created_at: Timestamp
+
+
+class ProductPage(Response):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class ProductOrderIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"product_id": "prd_3f9a0c1b2d4e5f60718a"}]})
+    product_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ProductOrderOut(Response):
+    order_id: str
+    product_id: str
+    status: ProductOrderStatus
+    points: int = Field(description="The points the order cost.")
+    balance: int = Field(description="The subscriber's spendable balance now.")
+    created_at: Timestamp
+    name: str | None = None
+    kind: ProductKind | None = None
+    settled_at: Timestamp | None = Field(default=None, description="When it became fulfilled or refunded.")

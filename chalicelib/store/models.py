@@ -361,6 +361,72 @@ class UssdSession(_Model):
     expires_at = TTLAttribute()
 
 
+# --- network products: the catalogue and the orders (chalicelib/products) -------------
+
+
+class ProductsListed(GlobalSecondaryIndex["Product"]):
+    """Sparse: the active catalogue, newest first (`listed` is "active" while it is)."""
+
+    Meta = _gsi("listed", AllProjection)
+    listed = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Product(_Model):
+    """An operator product priced in points (a data pack, voice minutes, airtime);
+    `sku` is what the charging system provisions."""
+
+    Meta = _meta("products")
+    product_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    points_price = NumberAttribute()
+    validity_days = NumberAttribute()
+    status = UnicodeAttribute()
+    listed = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    listed_index = ProductsListed()
+
+
+class ProductOrdersPending(GlobalSecondaryIndex["ProductOrder"]):
+    """Sparse: orders still `pending`, by `pending#<shard>`, for the settlement job."""
+
+    Meta = _gsi("pending", KeysOnlyProjection)
+    settle_due = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+
+
+class ProductOrder(_Model):
+    """One order of a product for points. Written `pending` with the debit (one
+    transaction), then `fulfilled` (provisioned) or `refunded` (refused: the
+    points back with their original expiry dates, `taken`), each change
+    conditional on `pending`. `settle_due` keys the pending index while pending."""
+
+    Meta = _meta("product-orders")
+    order_id = UnicodeAttribute(hash_key=True)
+    msisdn = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    product_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    points = NumberAttribute()
+    # points the debit took by bucket expiry date: what a refund restores
+    taken: MapAttribute[str, Any] = MapAttribute(default=dict)
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    settled_at = UnicodeAttribute(null=True)
+    # the charging system's answer: "provisioned" or "refused" (with its reason)
+    charging: MapAttribute[str, Any] = MapAttribute(null=True)
+    # a refund to an owner who no longer holds the number: forfeited with it
+    forfeited = NumberAttribute(null=True)
+    settle_due = UnicodeAttribute(null=True)
+    settle_attempts = NumberAttribute(default=0)
+    settle_after = UnicodeAttribute(null=True)
+    pending_index = ProductOrdersPending()
+
+
 MODELS: tuple[type[BoundModel], ...] = (
     Subscriber,
     LedgerEntry,
@@ -373,4 +439,7 @@ MODELS: tuple[type[BoundModel], ...] = (
     IdempotencyRecord,
     Gateway,
     UssdSession,
+    # network products
+    Product,
+    ProductOrder,
 )

@@ -19,7 +19,11 @@ def at(text: str) -> datetime:
 
 def test_the_apps_crons_fire_at_their_minutes_only() -> None:
     crons = {name: cron for name, (cron, _) in jobs.schedules().items()}
-    assert set(crons) == {"expire_points", "expire_vouchers", "tenure_bonuses", "review_tiers"}
+    assert set(crons) == {"expire_points", "expire_vouchers", "tenure_bonuses", "review_tiers", "settle_product_orders"}
+    # every 5 minutes (`0/5`)
+    assert jobs.due(crons["settle_product_orders"], at("2027-01-05T17:05"))
+    assert jobs.due(crons["settle_product_orders"], at("2027-01-05T03:00"))
+    assert not jobs.due(crons["settle_product_orders"], at("2027-01-05T17:07"))
     assert jobs.due(crons["expire_points"], at("2027-01-05T17:05"))
     assert not jobs.due(crons["expire_points"], at("2027-01-05T17:06"))
     assert not jobs.due(crons["expire_points"], at("2027-01-05T05:05"))
@@ -42,7 +46,9 @@ def fired(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
         return run
 
-    monkeypatch.setattr(jobs, "schedules", lambda: {n: (cron, handler(n)) for n, (cron, _) in real.items()})
+    # the nightly ones (the 5-minute settlement of product orders would fire in every gap below)
+    nightly = {n: entry for n, entry in real.items() if n != "settle_product_orders"}
+    monkeypatch.setattr(jobs, "schedules", lambda: {n: (cron, handler(n)) for n, (cron, _) in nightly.items()})
     return calls
 
 
