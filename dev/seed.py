@@ -4,6 +4,7 @@ same service functions the API uses."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -29,6 +30,8 @@ class Demo:
     campaign_id: str | None = None
     # channel gateways: channel -> key
     gateway_keys: dict[str, str] = field(default_factory=dict)
+    # network products: sku -> product_id
+    products: dict[str, str] = field(default_factory=dict)
 
 
 def create_tables() -> list[str]:
@@ -57,6 +60,7 @@ def seed() -> Demo:
     _profiles_and_points(demo)
     _partner_and_campaign(demo)
     _gateways(demo)
+    _products(demo)
     return demo
 
 
@@ -129,6 +133,8 @@ def print_demo(demo: Demo, base: str) -> None:
     print(f'  curl -s {base}/v1/subscribers/{subscriber}/ledger -H "Authorization: Bearer $SUBSCRIBER"')
     if demo.gateway_keys:
         print_channels(demo, base)
+    if demo.products:
+        print_products(demo, base)
 
 
 def print_channels(demo: Demo, base: str) -> None:
@@ -146,3 +152,40 @@ def print_channels(demo: Demo, base: str) -> None:
         f' -d \'{{"message_id": "demo-1", "from": "{subscriber}", "text": "DIEM"}}\''
     )
     print(f"  make ussd MSISDN={subscriber}   # dial the menu in this terminal")
+
+
+# -- network products: a small catalogue, and how to order --------------------------
+
+PRODUCTS = (
+    {"name": "Data 1 GB / 7 days", "kind": "data", "sku": "DATA_1GB_7D", "points_price": 2_000, "validity_days": 7},
+    {"name": "Data 5 GB / 30 days", "kind": "data", "sku": "DATA_5GB_30D", "points_price": 8_000, "validity_days": 30},
+    {"name": "50 minutes on-net", "kind": "voice", "sku": "VOICE_50M_30D", "points_price": 3_000, "validity_days": 30},
+    {"name": "Airtime 10,000 VND", "kind": "airtime", "sku": "AIRTIME_10K", "points_price": 10_000, "validity_days": 0},
+)
+
+
+def _products(demo: Demo) -> None:
+    from chalicelib.products import catalogue
+
+    for fields in PRODUCTS:
+        demo.products[fields["sku"]] = catalogue.create_product(dict(fields), None).body["product_id"]
+
+
+def print_products(demo: Demo, base: str) -> None:
+    subscriber = demo.subscribers[0]
+    data = demo.products["DATA_1GB_7D"]
+    print("\nNetwork products (points for data, minutes, airtime)")
+    print(f'  curl -s {base}/v1/products -H "Authorization: Bearer $SUBSCRIBER"')
+    print(
+        f"  curl -s -X POST {base}/v1/subscribers/{subscriber}/product-orders"
+        f' -H "Authorization: Bearer $SUBSCRIBER" -H "Idempotency-Key: order-1"'
+        f" -H 'Content-Type: application/json' -d '{{\"product_id\": \"{data}\"}}'"
+    )
+    print(
+        f'  curl -s {base}/v1/subscribers/{subscriber}/product-orders/<order_id> -H "Authorization: Bearer $SUBSCRIBER"'
+    )
+    charging = os.environ.get("DIEM_CHARGING_URL", "<charging>")
+    refuse = '{"mode": "refuse"}'
+    print(
+        f"  make the charging system refuse (docs/charging.md): curl -s -X POST {charging}/admin/faults -d '{refuse}'"
+    )

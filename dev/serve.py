@@ -58,6 +58,9 @@ def main() -> int:
         sms = _sms_sink(stack)
         if sms:
             env["DIEM_SMS_URL"] = sms
+        charging = _charging_sim(stack)
+        if charging:
+            env["DIEM_CHARGING_URL"] = charging
         os.environ.update(env)
         command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
         if os.environ.get("QUIET") == "1":
@@ -74,6 +77,8 @@ def main() -> int:
             print(f"\nDynamoDB (embedded engine): {endpoint}")
             if sms:
                 print(f"SMS sink (outbound SMS are printed here): {sms}")
+            if charging:
+                print(f"Charging simulator (provisions network products; docs/charging.md): {charging}")
             if demo:
                 seed.print_demo(demo, base)
             if api.poll() is not None:
@@ -100,6 +105,20 @@ def _sms_sink(stack: ExitStack) -> str | None:
     sink = sms_sink.start(echo=True)
     stack.callback(sink.stop)
     return sink.url
+
+
+# -- network products: the charging simulator (dev/charging_sim.py), unless DIEM_CHARGING_URL names one --
+
+
+def _charging_sim(stack: ExitStack) -> str | None:
+    """A local charging system without faults (switch them: POST <url>/admin/faults)."""
+    if os.environ.get("DIEM_CHARGING_URL"):
+        return None
+    from dev import charging_sim
+
+    sim = charging_sim.start(int(os.environ.get("CHARGING_PORT", "0")))
+    stack.callback(sim.stop)
+    return sim.url
 
 
 # -- the scheduled jobs (dev/jobs.py): fired here at their cron times, as EventBridge would --

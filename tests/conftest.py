@@ -385,6 +385,55 @@ def uid() -> str:
     return uuid.uuid4().hex[:12]
 
 
+# -- network products: the charging simulator (dev/charging_sim.py) on 127.0.0.1 --
+
+# the product's wait for the charging system in the tests, and the simulator's
+# "time-out" faults' hold: longer, so each is a real time-out of the caller
+CHARGING_TIMEOUT_SECONDS = 0.25
+CHARGING_HOLD_SECONDS = 0.35
+
+
+@pytest.fixture
+def charging(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A charging simulator without faults (switch them with `charging.configure`),
+    with DIEM_CHARGING_URL pointing at it; stopped after the test."""
+    from dev import charging_sim
+
+    sim = charging_sim.start(faults=charging_sim.Faults(timeout_seconds=CHARGING_HOLD_SECONDS))
+    monkeypatch.setenv("DIEM_CHARGING_URL", sim.url)
+    monkeypatch.setenv("DIEM_CHARGING_TIMEOUT_SECONDS", str(CHARGING_TIMEOUT_SECONDS))
+    config.reset()
+    # read now: the Chalice test client sets the stage's variables (another table prefix) while a request runs
+    config.settings()
+    yield sim
+    sim.stop()
+    monkeypatch.delenv("DIEM_CHARGING_URL")
+    config.reset()
+
+
+@pytest.fixture(scope="module")
+def engine_module_tables(engine_endpoint: str) -> Iterator[str]:
+    """Tables on the engine kept for all the tests of a module (each test brings
+    its own subscribers): making and dropping them costs about a second a test."""
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    _use(engine_endpoint, prefix)
+    client = store.binding.client()
+    schema.create_tables(client, prefix)
+    yield prefix
+    _use(engine_endpoint, prefix)
+    schema.delete_tables(client, prefix)
+    os.environ.pop("DIEM_DYNAMODB_ENDPOINT", None)
+    os.environ.pop("DIEM_TABLE_PREFIX", None)
+    config.reset()
+
+
+@pytest.fixture
+def engine_module_api(engine_endpoint: str, engine_module_tables: str) -> Iterator[Api]:
+    """The test client on the module's tables."""
+    _use(engine_endpoint, engine_module_tables)
+    yield from _client()
+
+
 # the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
 # fixtures live beside those tests; a second conftest.py there would shadow this one
 pytest_plugins = ["channels.world"]

@@ -169,6 +169,15 @@ CONTRACT: dict[tuple[str, str], Rule] = {
         form={"sessionId": "s-1", "serviceCode": "*098#", "phoneNumber": ME, "text": ""},
     ),
     ("POST", "/v1/channels/sms"): Rule(GATEWAY, 200, {"message_id": "m-1", "from": ME, "text": "DIEM"}, channel="sms"),
+    # network products: marketers manage the catalogue, everyone with a token reads it; orders are the subscriber's
+    ("POST", "/v1/products"): Rule(
+        MARKETER_ONLY,
+        201,
+        {"name": "Data 1 GB", "kind": "data", "sku": "DATA_1GB", "points_price": 1_000, "validity_days": 7},
+    ),
+    ("GET", "/v1/products"): Rule(("subscriber", "operator", "marketer"), 200),
+    ("POST", "/v1/subscribers/{msisdn}/product-orders"): Rule(SELF_OR_OPERATOR, 201, {"product_id": "{product_id}"}),
+    ("GET", "/v1/subscribers/{msisdn}/product-orders/{order_id}"): Rule(SELF_OR_OPERATOR, 200),
 }
 
 REGISTRY = sorted((spec.method, spec.path) for spec in app_module.api.specs)
@@ -230,7 +239,7 @@ def sequential_grants(monkeypatch):
 
 
 @pytest.fixture
-def world(api, moto_tables):
+def world(api, moto_tables, charging):
     clock.set_now(lambda: NOW)
     for msisdn in (ME, OTHER):
         r = api.put(f"/v1/subscribers/{msisdn}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
@@ -260,6 +269,11 @@ def world(api, moto_tables):
     assert redeemed.status_code == 201, redeemed.data
     ussd = api.post("/v1/gateways", {"name": "u", "channel": "ussd"}, headers=OPERATOR, expect=201).data
     sms = api.post("/v1/gateways", {"name": "s", "channel": "sms"}, headers=OPERATOR, expect=201).data
+    product = {"name": "Data 1 GB", "kind": "data", "sku": "DATA_1GB", "points_price": 1_000, "validity_days": 7}
+    product_id = api.post("/v1/products", product, headers=MARKETER, expect=201).data["product_id"]
+    path = f"/v1/subscribers/{ME}/product-orders"
+    ordered = api.post(path, {"product_id": product_id}, headers=auth("subscriber", ME), expect=201).data
+    assert ordered["status"] == "fulfilled", ordered
     return {
         "api": api,
         "prefix": moto_tables,
@@ -270,6 +284,8 @@ def world(api, moto_tables):
             "draft_id": draft_id,
             "code": codes[0],
             "redemption_id": redeemed.data["redemption_id"],
+            "product_id": product_id,
+            "order_id": ordered["order_id"],
         },
         "principals": _principals(partner.data["api_key"], other.data["api_key"], ussd["api_key"], sms["api_key"]),
     }
