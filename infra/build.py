@@ -564,8 +564,11 @@ def template(stage: str) -> dict[str, Any]:
     resources.update(job_alarms(stage))
     for fn in fns:
         merge(resources[fn.logical_id], job_function_overrides(stage, fn))
+    resources.update(product_alarms(stage))
+    for fn in fns:
+        merge(resources[fn.logical_id], product_function_overrides(stage, fn))
     return {
-        "Parameters": parameters(stage),
+        "Parameters": {**parameters(stage), **product_parameters(stage)},
         "Resources": resources,
         "Outputs": {
             "SpendEventsQueueUrl": {"Value": {"Ref": "SpendEventsQueue"}},
@@ -680,6 +683,60 @@ def job_alarms(stage: str) -> dict[str, Any]:
             Period=300,
             EvaluationPeriods=1,
             Threshold=JOB_LAG_ALARM_SECONDS,
+        ),
+    }
+
+
+# -- network products (chalicelib/products): the charging system's URL, the settlement's alarms --
+
+SETTLEMENT = "settle_product_orders"
+"""The schedule that settles pending product orders (its tasks run on the job worker)."""
+
+
+def product_parameters(stage: str) -> dict[str, Any]:
+    """The operator's charging system (docs/charging.md): https only where JWKS is
+    required (prod); elsewhere empty is allowed (orders stay pending until it is set)."""
+    url: dict[str, Any] = {"Type": "String", "Description": "The charging system's base URL (docs/charging.md)."}
+    if STAGES[stage].jwks_required:
+        url["AllowedPattern"] = "^https://\\S+$"
+    else:
+        url["Default"] = ""
+    return {"ChargingUrl": url}
+
+
+def product_function_overrides(stage: str, fn: Function) -> dict[str, Any]:
+    """Who calls the charging system: the API (orders) and the settlement (its schedule, and
+    the job worker that works its tasks when a queue is configured)."""
+    if fn.kind != "api" and fn.name not in (SETTLEMENT, JOB_WORKER):
+        return {}
+    return {"Properties": {"Environment": {"Variables": {"DIEM_CHARGING_URL": {"Ref": "ChargingUrl"}}}}}
+
+
+def product_alarms(stage: str) -> dict[str, Any]:
+    dimensions = [{"Name": "service", "Value": APP_NAME}, {"Name": "stage", "Value": stage}]
+
+    def on_count(description: str, metric: str) -> dict[str, Any]:
+        return _alarm(
+            description,
+            Namespace="Diem",
+            MetricName=metric,
+            Dimensions=dimensions,
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+        )
+
+    return {
+        "ProductOrdersOverdueAlarm": on_count(
+            "Product orders still pending after the settlement's bounded attempts: the charging system gives no "
+            "definite answer. The order ids are in the settlement's error logs; they stay pending (points held).",
+            "ProductOrdersOverdue",
+        ),
+        "ChargingContradictionsAlarm": on_count(
+            "The charging system's answer contradicts a settled product order (provisioned but refunded, or "
+            "refused but fulfilled): reconcile that order with the operator by hand.",
+            "ChargingContradictions",
         ),
     }
 

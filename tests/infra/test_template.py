@@ -211,7 +211,7 @@ def test_jobs_queue_worker_and_schedules(sam: dict[str, Any]) -> None:
     for name in {*build.schedules(), build.JOB_WORKER}:
         env = resources[build.cfn_name(name)]["Properties"]["Environment"]["Variables"]
         assert env["DIEM_JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}, name
-    assert len(build.schedules()) == 4
+    assert len(build.schedules()) == 5  # the four nightly jobs and the settlement of product orders
     alarms = of_type(sam, "AWS::CloudWatch::Alarm")
     assert alarms["JobsDeadLetterAlarm"]["Properties"]["Threshold"] == 0
     assert alarms["JobsQueueAgeAlarm"]["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
