@@ -15,9 +15,13 @@ partner; a redeemed voucher has its redemption (same code, not reversed) and
 the `redeemed-by-campaign` key, which nothing else has; a redemption's voucher
 exists and belongs to the same partner; a redemption not reversed is the one
 its voucher is redeemed by.
+Product orders: each has its `spend` entry of its price in its owner's ledger
+and took that many points from the buckets (`taken`); a refunded one has its
+`refund` entry of the same points, no other has one; exactly the pending ones
+are keyed into the pending index; every order's entry names an order.
 
 An offline operations tool: unlike the service, which never scans, it reads
-six whole tables with paginated, parallel, strongly consistent Scans (about
+seven whole tables with paginated, parallel, strongly consistent Scans (about
 one read unit per 4 KB read), and prints the read units consumed: run it
 off-peak. A scan is not a snapshot: a write landing during it can show as
 drift, so re-run to confirm before repairing anything.
@@ -36,14 +40,14 @@ from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.models import Model
 
 from chalicelib import config, store
-from chalicelib.store import Campaign, Counter, LedgerEntry, Redemption, Subscriber, Voucher
+from chalicelib.store import Campaign, Counter, LedgerEntry, ProductOrder, Redemption, Subscriber, Voucher
 
 DEFAULT_SEGMENTS = 4
 
@@ -73,6 +77,9 @@ class Tables:
     counters: list[Counter]
     vouchers: list[Voucher]
     redemptions: list[Redemption]
+    # network products: the orders, and their ledger entries ((owner, entry id) -> points)
+    product_orders: list[ProductOrder] = field(default_factory=list)
+    order_entries: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,22 +147,27 @@ def _scan_segment(
 
 
 def scan(segments: int = DEFAULT_SEGMENTS) -> tuple[Tables, dict[str, int], dict[str, float]]:
-    """Every item of the six tables the checks need (parallel Scans), with the
+    """Every item of the seven tables the checks need (parallel Scans), with the
     item count and read units per table."""
     store.bind()
     client = store.binding.client()
     lock = threading.Lock()
     ledger: defaultdict[str, int] = defaultdict(int)
     links: defaultdict[str, dict[str, tuple[tuple[str, ...] | None, str | None]]] = defaultdict(dict)
-    found: dict[type[Model], list[Any]] = {m: [] for m in (Subscriber, Campaign, Counter, Voucher, Redemption)}
+    scanned_models = (Subscriber, Campaign, Counter, Voucher, Redemption, ProductOrder)
+    found: dict[type[Model], list[Any]] = {m: [] for m in scanned_models}
+    order_entries: dict[tuple[str, str], int] = {}
 
     def fold_ledger(item: dict[str, Any]) -> None:
         owner, points = item["owner_id"]["S"], int(item["points"]["N"])
         block = tuple(v["S"] for v in item["block"]["L"]) if "L" in item.get("block", {}) else None
         prev = item.get("prev_block", {}).get("S")
+        entry_id = item["entry_id"]["S"]
         with lock:
             ledger[owner] += points
-            links[owner][item["entry_id"]["S"]] = (block, prev)
+            links[owner][entry_id] = (block, prev)
+            if _order_of(entry_id):
+                order_entries[(owner, entry_id)] = points
 
     def collect(model: type[Model]) -> Callable[[dict[str, Any]], None]:
         return lambda item: found[model].append(model.from_raw_data(item))
@@ -183,6 +195,8 @@ def scan(segments: int = DEFAULT_SEGMENTS) -> tuple[Tables, dict[str, int], dict
         counters=found[Counter],
         vouchers=found[Voucher],
         redemptions=found[Redemption],
+        product_orders=found[ProductOrder],
+        order_entries=order_entries,
     )
     return tables, scanned, read_units
 
@@ -360,9 +374,53 @@ def _redemptions(t: Tables) -> Iterator[Drift]:
             yield Drift("redemption.not_applied", ids, detail)
 
 
+# -- network products ------------------------------------------------------------
+
+_ORDER_ENTRY_KINDS = ("spend", "refund", "forfeit")
+
+
+def _order_of(entry_id: str) -> str | None:
+    """The product order a ledger entry is of (`spend:ord_...`, `refund:ord_...`,
+    `forfeit:ord_...` for a recycled number's refund), else None."""
+    kind, _, rest = entry_id.partition(":")
+    return rest if kind in _ORDER_ENTRY_KINDS and rest.startswith("ord_") else None
+
+
+def _product_orders(t: Tables) -> Iterator[Drift]:
+    orders = {o.order_id: o for o in t.product_orders}
+    for o in sorted(t.product_orders, key=lambda o: o.order_id):
+        ids: dict[str, str | int] = {"order_id": o.order_id, "msisdn": o.msisdn}
+        price = int(o.points)
+        spend = t.order_entries.get((o.owner_id, f"spend:{o.order_id}"))
+        if spend != -price:
+            yield Drift("product_order.spend", ids, f"costs {price}, but its spend entry is {spend}")
+        taken = sum(_ints(o.taken).values())
+        if taken != price:
+            yield Drift("product_order.taken", ids, f"costs {price}, but took {taken} from the buckets")
+        refund = t.order_entries.get((o.owner_id, f"refund:{o.order_id}"))
+        if o.status == "refunded" and refund != price:
+            yield Drift("product_order.refund", ids, f"refunded, but its refund entry is {refund}")
+        elif o.status != "refunded" and refund is not None:
+            yield Drift("product_order.refund", ids, f"{o.status}, but {refund} points were refunded")
+        if o.status not in ("pending", "fulfilled", "refunded"):
+            yield Drift("product_order.status", ids, f"status {o.status!r}")
+        if (o.status == "pending") != (o.settle_due is not None):
+            yield Drift("product_order.pending_index", ids, f"{o.status}, settle_due {o.settle_due!r}")
+    for owner, entry_id in sorted(t.order_entries):
+        if _order_of(entry_id) not in orders:
+            yield Drift("product_order.missing", {"owner_id": owner, "entry_id": entry_id}, "an entry of no order")
+
+
 def find_drift(tables: Tables) -> list[Drift]:
     """Every broken invariant, subscribers first."""
-    return [*_subscribers(tables), *_chains(tables), *_campaigns(tables), *_vouchers(tables), *_redemptions(tables)]
+    return [
+        *_subscribers(tables),
+        *_chains(tables),
+        *_campaigns(tables),
+        *_vouchers(tables),
+        *_redemptions(tables),
+        *_product_orders(tables),
+    ]
 
 
 def reconcile(segments: int = DEFAULT_SEGMENTS) -> Report:

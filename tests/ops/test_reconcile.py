@@ -4,6 +4,7 @@ item directly is reported with its ids, and the exit status is 1."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from chalicelib.campaigns.shards import claims_key, stock_key
 from chalicelib.partners import redemptions
 from chalicelib.partners import service as partners
 from chalicelib.points import service as points
-from chalicelib.store import Counter, LedgerEntry, Redemption, Subscriber, Voucher
+from chalicelib.products import catalogue
+from chalicelib.products import orders as product_orders
+from chalicelib.store import Counter, LedgerEntry, ProductOrder, Redemption, Subscriber, Voucher
 from chalicelib.subscribers import service as subscribers
 from chalicelib.subscribers.service import owner_id
 from chalicelib.vouchers import service as vouchers
@@ -45,6 +48,8 @@ class World:
     reversed_id: str
     reversed_code: str
     former_owner: str
+    # network products: orders fulfilled, refunded (points back) and pending
+    orders: dict[str, str]
 
 
 def _profile(msisdn: str, activated: date) -> None:
@@ -70,7 +75,7 @@ def _campaign(partner_id: str, **fields: Any) -> str:
 
 
 @pytest.fixture
-def world(moto_tables: str) -> World:
+def world(moto_tables: str, charging: Any) -> World:
     now = clock.now()
     _profile(ME, ME_ACTIVATED)
     points.accrue("e-1", ME, 1_000_000, "mobile", now, None)
@@ -81,6 +86,8 @@ def world(moto_tables: str) -> World:
     points.accrue("e-3", RECYCLED, 300_000, "mobile", now, None)
     _profile(RECYCLED, date(2025, 6, 1))  # recycled: the first owner's points are forfeited
 
+    product = {"name": "Data 1 GB", "kind": "data", "sku": "DATA_1GB", "points_price": 1_000, "validity_days": 7}
+    product_id = catalogue.create_product(product, None).body["product_id"]
     partner_id = str(partners.create_partner("Shop", None).body["partner_id"])
     other_partner_id = str(partners.create_partner("Other shop", None).body["partner_id"])
     campaign_id = _campaign(partner_id, expected_peak_claims_per_second=600)  # 3 shards
@@ -92,6 +99,11 @@ def world(moto_tables: str) -> World:
     redemption_id = redemptions.redeem(partner_id, claimed[0], "order-1", None, None).body["redemption_id"]
     reversed_id = redemptions.redeem(partner_id, granted, "order-2", "store-9", None).body["redemption_id"]
     redemptions.reverse(partner_id, reversed_id, None)
+    made = []
+    for mode in (None, "refuse", "timeout_before"):
+        charging.configure(dataclasses.replace(charging.faults, mode=mode))
+        made.append(product_orders.order(ME, product_id, None).body)
+    assert [o["status"] for o in made] == ["fulfilled", "refunded", "pending"]
     return World(
         prefix=moto_tables,
         partner_id=partner_id,
@@ -104,6 +116,7 @@ def world(moto_tables: str) -> World:
         reversed_id=reversed_id,
         reversed_code=granted,
         former_owner=owner_id(RECYCLED, date(2019, 5, 5)),
+        orders={o["status"]: o["order_id"] for o in made},
     )
 
 
@@ -121,6 +134,7 @@ def test_consistent_state_is_clean(world: World, capsys: pytest.CaptureFixture[s
     assert report["scanned"]["campaigns"] == 2
     assert report["scanned"]["vouchers"] == 3
     assert report["scanned"]["redemptions"] == 2
+    assert report["scanned"]["product-orders"] == 3
     assert report["read_units"]["total"] > 0
 
 
@@ -304,6 +318,28 @@ def stale_redeemed_index(w: World) -> dict[str, Ids]:
     return {"voucher.redeemed_index": {"code": w.claimed[1], "campaign_id": w.campaign_id}}
 
 
+def orders_edited(w: World) -> dict[str, Ids]:
+    """A refunded order shown fulfilled; a fulfilled one's price edited, back in the pending index; a pending one lost."""
+    refunded, fulfilled, pending = (w.orders[s] for s in ("refunded", "fulfilled", "pending"))
+    ProductOrder(refunded).update(actions=[ProductOrder.status.set("fulfilled")])
+    ProductOrder(fulfilled).update(actions=[ProductOrder.points.set(999), ProductOrder.settle_due.set("pending#3")])
+    ProductOrder(pending).delete()
+    return {
+        "product_order.refund": {"order_id": refunded, "msisdn": ME},
+        "product_order.spend": {"order_id": fulfilled},
+        "product_order.taken": {"order_id": fulfilled},
+        "product_order.pending_index": {"order_id": fulfilled},
+        "product_order.missing": {"entry_id": f"spend:{pending}"},
+    }
+
+
+def order_refund_lost(w: World) -> dict[str, Ids]:
+    LedgerEntry(owner_id(ME, ME_ACTIVATED), f"refund:{w.orders['refunded']}").delete()
+    ids = {"msisdn": ME, "owner_id": owner_id(ME, ME_ACTIVATED)}
+    refund = {"product_order.refund": {"order_id": w.orders["refunded"]}}
+    return {"subscriber.ledger": ids, "ledger.chain_broken": ids, **refund}
+
+
 PLANTS: list[Plant] = [
     lost_ledger_entry,
     entry_off_the_chain,
@@ -328,6 +364,8 @@ PLANTS: list[Plant] = [
     redeemed_by_reversed_redemption,
     redemption_not_applied,
     stale_redeemed_index,
+    orders_edited,
+    order_refund_lost,
 ]
 
 
