@@ -5,7 +5,7 @@ endpoints (development, never inside Lambda).
 The host is resolved and every address it resolves to must be public: not
 private, loopback, link-local, multicast, reserved, shared (CGNAT),
 unspecified, nor a cloud metadata address; an IPv6 address embedding an IPv4
-one (mapped, 6to4, Teredo) is judged by that one too. Checked when the
+one (mapped, 6to4, Teredo, NAT64) is judged by that one too. Checked when the
 endpoint is registered (a 400) and again before every delivery (DNS can
 change), and the delivery then connects to the address checked, not to a
 second look-up of the name.
@@ -30,8 +30,11 @@ Resolver = Callable[[str, int], list[str]]
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 # the instance metadata services of the clouds (most are link-local or shared space anyway)
 METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )
+# IPv6 that carries an IPv4 address in its last 32 bits (RFC 6052 NAT64, the well-known and local prefixes)
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -77,6 +80,8 @@ def resolver() -> Resolver:
 def _embedded(address: _Address) -> list[_Address]:
     if isinstance(address, ipaddress.IPv6Address):
         inner = [address.ipv4_mapped, address.sixtofour, address.teredo[1] if address.teredo else None]
+        if any(address in net for net in NAT64):
+            inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
         return [a for a in inner if a is not None]
     return []
 
