@@ -87,6 +87,8 @@ class Rule:
     partner_object: bool = False
     # which allowed principal runs the positive control (default: the first role's)
     control: str | None = None
+    # the path's object is this principal's own (a webhook endpoint): any other caller, of an allowed role too, gets 404
+    owned_by: str | None = None
 
 
 def _campaign_body(partner_id: str = "{partner_id}") -> dict[str, Any]:
@@ -107,6 +109,7 @@ OPERATOR_ONLY = ("operator",)
 SELF_OR_OPERATOR = ("subscriber", "operator")
 MARKETER_ONLY = ("marketer",)
 PARTNER = ("partner",)
+OPERATOR_OR_PARTNER = ("operator", "partner")
 
 CONTRACT: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health"): Rule(ANYONE, 200),
@@ -145,6 +148,15 @@ CONTRACT: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/redemptions"): Rule(PARTNER, 201, {"code": "{code}", "order_ref": "o-2"}, partner_object=True),
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): Rule(PARTNER, 200, partner_object=True),
     ("GET", "/v1/redemptions"): Rule(PARTNER, 200),
+    # events and webhooks (API.md "Events and webhooks"): an operator's bearer token or a partner's key
+    ("GET", "/v1/events"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("POST", "/v1/webhooks"): Rule(
+        OPERATOR_OR_PARTNER, 201, {"url": "http://127.0.0.1:9/hook", "events": ["campaign.launched"]}
+    ),
+    ("GET", "/v1/webhooks"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Rule(OPERATOR_OR_PARTNER, 204, owned_by="partner"),
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): Rule(OPERATOR_OR_PARTNER, 201, owned_by="partner"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Rule(OPERATOR_OR_PARTNER, 200, owned_by="partner"),
 }
 
 REGISTRY = sorted((spec.method, spec.path) for spec in app_module.api.specs)
@@ -158,6 +170,10 @@ def expected_refusal(method: str, path: str, rule: Rule, principal: str) -> int 
     role = ROLE[principal]
     if role is None:
         return 401
+    if rule.callers == OPERATOR_OR_PARTNER:
+        if role not in rule.callers:
+            return 403
+        return 404 if rule.owned_by is not None and principal != rule.owned_by else None
     if rule.callers == PARTNER:
         if role != "partner":
             return 401  # a bearer token is no API key
@@ -228,6 +244,12 @@ def world(api, moto_tables):
         "/v1/redemptions", {"code": codes[1], "order_ref": "o-1"}, headers={"X-Api-Key": partner.data["api_key"]}
     )
     assert redeemed.status_code == 201, redeemed.data
+    webhook = api.post(
+        "/v1/webhooks",
+        {"url": "http://127.0.0.1:9/partner-hook", "events": ["voucher.redeemed"]},
+        headers={"X-Api-Key": partner.data["api_key"]},
+    )
+    assert webhook.status_code == 201, webhook.data
     return {
         "api": api,
         "prefix": moto_tables,
@@ -238,6 +260,7 @@ def world(api, moto_tables):
             "draft_id": draft_id,
             "code": codes[0],
             "redemption_id": redeemed.data["redemption_id"],
+            "webhook_id": webhook.data["webhook_id"],
         },
         "principals": _principals(partner.data["api_key"], other.data["api_key"]),
     }

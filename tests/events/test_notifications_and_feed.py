@@ -216,3 +216,35 @@ def test_the_feed_in_commit_order_with_a_cursor_filters_and_scope(engine_api, pu
     api.get("/v1/events", headers=auth("subscriber", A), expect=403)
     api.get("/v1/events", headers=MARKETER, expect=403)
     assert EventItem.count() == 6
+
+
+# -- reconcile ------------------------------------------------------------------------
+
+
+def test_reconcile_finds_every_change_of_a_period_has_its_event(engine_api, engine_tables, pump, moving, capsys):
+    import json
+
+    from ops import reconcile
+
+    api = engine_api
+    subscriber(api)
+    spend(api, 1)
+    campaign_id = campaign(api)
+    code = api.post(f"/v1/campaigns/{campaign_id}/claims", headers=auth("subscriber", A), expect=201).data[
+        "voucher"
+    ]["code"]
+    pump.run_until_idle()
+    period = ["--since", "2026-11-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z"]
+    command = ["--prefix", engine_tables, "--segments", "2", "--events", *period, "--json"]
+    assert reconcile.main(command) == 0, capsys.readouterr().out
+    report = json.loads(capsys.readouterr().out)
+    assert report["scanned"]["events"] >= 4
+    # an event lost (its item deleted): named by the change it is missing for
+    (issued,) = [e for e in EventItem.scan() if e.type == "voucher.issued" and e.audience == "operator"]
+    issued.delete()
+    assert reconcile.main(command) == 1
+    (drift,) = json.loads(capsys.readouterr().out)["drift"]
+    assert drift["check"] == "events.missing" and drift["ids"]["type"] == "voucher.issued"
+    assert drift["ids"]["code"] == code.replace("-", "") and drift["ids"]["event_id"] == issued.event_id
+    # outside the period nothing is asked
+    assert reconcile.main(["--prefix", engine_tables, "--events", "--since", "2027-01-01T00:00:00Z"]) == 0
