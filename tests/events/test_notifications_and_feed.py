@@ -230,9 +230,9 @@ def test_reconcile_finds_every_change_of_a_period_has_its_event(engine_api, engi
     subscriber(api)
     spend(api, 1)
     campaign_id = campaign(api)
-    code = api.post(f"/v1/campaigns/{campaign_id}/claims", headers=auth("subscriber", A), expect=201).data[
-        "voucher"
-    ]["code"]
+    code = api.post(f"/v1/campaigns/{campaign_id}/claims", headers=auth("subscriber", A), expect=201).data["voucher"][
+        "code"
+    ]
     pump.run_until_idle()
     period = ["--since", "2026-11-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z"]
     command = ["--prefix", engine_tables, "--segments", "2", "--events", *period, "--json"]
