@@ -7,7 +7,8 @@ handlers (`app.events`, `app.deliveries_consumer`) records of the same shape.
   reads each streamed table's stream (`store.schema.streamed_models()`) as
   the Lambda poller does: per shard, in order, batches of up to `batch_size`,
   each record given the mapping's `eventSourceARN` and its creation time as
-  epoch seconds. The answer's `batchItemFailures` moves the checkpoint to the
+  epoch seconds (a reader behind the records the engine keeps starts at the
+  oldest one kept, as after DynamoDB's 24 h). The answer's `batchItemFailures` moves the checkpoint to the
   first failed record, which is sent again; a batch that fails whole is
   bisected (halved down to one record), and a record that fails
   `max_retries` times alone is set aside as a dead letter (the on-failure
@@ -138,7 +139,12 @@ class StreamReader:
     def _poll_shard(self, shard: _Shard) -> int:
         if shard.iterator is None:
             shard.iterator = self._iterator(shard)
-        answer = self.client.get_records(ShardIterator=shard.iterator, Limit=shard.batch_size)
+        try:
+            answer = self.client.get_records(ShardIterator=shard.iterator, Limit=shard.batch_size)
+        except Exception:  # behind the records the engine still keeps: from the oldest one kept
+            log.warning("stream position %s lost; reading from the oldest record kept", shard.shard_id)
+            shard.iterator = None
+            return 0
         records = answer.get("Records") or []
         if not records:
             shard.iterator = answer.get("NextShardIterator") or shard.iterator
