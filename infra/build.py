@@ -903,19 +903,6 @@ def events_environment(fn: Function) -> dict[str, Any]:
     return env
 
 
-def _queue_depth_alarm(description: str, queue: str) -> dict[str, Any]:
-    return _alarm(
-        description,
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
-        Statistic="Maximum",
-        Period=300,
-        EvaluationPeriods=1,
-        Threshold=0,
-    )
-
-
 def events_alarms(stage: str) -> dict[str, Any]:
     return {
         "WebhookDeliveriesFailedAlarm": _alarm(
@@ -930,11 +917,11 @@ def events_alarms(stage: str) -> dict[str, Any]:
             EvaluationPeriods=1,
             Threshold=0,
         ),
-        "EventsDeadLetterAlarm": _queue_depth_alarm(
+        "EventsDeadLetterAlarm": _dead_letter_alarm(
             "Change-stream records the events function gave up on: their events are missing until redriven.",
             "EventsDeadLetterQueue",
         ),
-        "DeliveriesDeadLetterAlarm": _queue_depth_alarm(
+        "DeliveriesDeadLetterAlarm": _dead_letter_alarm(
             "Deliveries-queue messages that kept failing: inspect, fix, redrive.", "DeliveriesDeadLetterQueue"
         ),
     }
