@@ -19,7 +19,15 @@ def at(text: str) -> datetime:
 
 def test_the_apps_crons_fire_at_their_minutes_only() -> None:
     crons = {name: cron for name, (cron, _) in jobs.schedules().items()}
-    assert set(crons) == {"expire_points", "expire_vouchers", "tenure_bonuses", "review_tiers", "settle_product_orders"}
+    assert set(crons) == {
+        "expire_points",
+        "expire_vouchers",
+        "tenure_bonuses",
+        "review_tiers",
+        "expiry_notices",
+        "settle_product_orders",
+    }
+    assert jobs.due(crons["expiry_notices"], at("2027-01-05T02:00"))  # 09:00 in Ha Noi
     # every 5 minutes (`0/5`)
     assert jobs.due(crons["settle_product_orders"], at("2027-01-05T17:05"))
     assert jobs.due(crons["settle_product_orders"], at("2027-01-05T03:00"))
