@@ -1,18 +1,8 @@
-"""The operator's charging system, as the product orders see it: `provision`
-(idempotent by the order id) and `status`, each answered `provisioned`,
-`refused` or `unknown`.
-
-`HttpCharging` speaks the small HTTP API of docs/charging.md (locally served by
-`dev/charging_sim.py`). Only a definite answer is believed: 200 `provisioned`,
-409 `refused` (to `provision`) or a status naming one of them. Anything else (a
-time-out, a dropped connection, a 5xx, a body that says something else) is
-`unknown`: the order stays pending and the settlement asks again, so points are
-never refunded for what may have been provisioned.
-
-Another implementation of `Charging` (the operator's own adapter) replaces it
-by configuration: `DIEM_CHARGING_ADAPTER=package.module:factory`, a callable
-taking `(url, timeout_seconds)`.
-"""
+"""The operator's charging system as the orders see it (docs/charging.md):
+`provision` (idempotent by order id) and `status`, each `provisioned`,
+`refused` or `unknown`. Only 200 provisioned and 409 refused (or a status
+naming them) are believed; anything else is unknown, and the order stays
+pending. `DIEM_CHARGING_ADAPTER=package.module:factory` replaces `HttpCharging`."""
 
 from __future__ import annotations
 

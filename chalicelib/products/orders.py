@@ -1,24 +1,13 @@
-"""Orders of network products for points (DOMAIN.md "Points for network products").
+"""Orders of network products for points (docs/charging.md).
 
-`order` commits ONE transaction through the kernel: the FEFO debit (the
-claim's own, `points.spend`: balance update conditional on its `seq`, the
-`spend` ledger entry) and the order item, `pending`, recording which buckets
-the debit took (`taken`) and keyed into the sparse pending index. Only then is
-the charging system asked to provision, with the order id as its idempotency
-key, and its answer settles the order (`finish`):
-
-- provisioned: `fulfilled`, one conditional write (`status = pending`);
-- definitely refused: `refunded`, one transaction: a `refund` ledger entry
-  giving each taken part back to its original expiry date, conditional on the
-  balance's `seq` and on the order still `pending`;
-- no answer (a time-out, a dropped connection, anything not definite): it stays
-  `pending` (answered 201 with status pending) and `settlement` finishes it.
-
-Every settlement is conditional on `pending`, so of the request, a client's
-retry and the settlement job, exactly one settles an order, once; the others
-answer the order as it now is. A refund is never written for an order the
-charging system said it provisioned, and `fulfilled` never for one it refused.
-"""
+`order` commits one kernel transaction: the claim's FEFO debit
+(`points.spend`) and the order, `pending`, with the buckets it took (`taken`)
+and its pending-index key. Then the charging system is asked, the order id its
+idempotency key, and `finish` settles: provisioned -> `fulfilled` (one write
+conditional on `pending`); refused -> `refunded` (one transaction: a `refund`
+entry back to the original expiry dates, conditional on `pending`); no answer
+-> still `pending` (201 pending), for the settlement. Being conditional on
+`pending`, an order is settled once, whoever (request, retry, job) gets there."""
 
 from __future__ import annotations
 
@@ -88,7 +77,8 @@ def order(msisdn: str, product_id: str, idem: Idempotency | None, *, owner_id: s
     if not product_id or len(product_id) > MAX_ID_LENGTH:
         raise NotFound("No such product.")
     order_id = new_order_id()
-    made: list[ProductOrder] = []
+    # each attempt's reply and order (the kernel answers with the reply of the attempt that committed)
+    made: list[tuple[Reply, ProductOrder]] = []
 
     def decide(_: store.Fresh) -> store.Plan:
         subscriber, product = _with_subscriber(msisdn, Product, product_id, "No such subscriber.")
@@ -116,15 +106,17 @@ def order(msisdn: str, product_id: str, idem: Idempotency | None, *, owner_id: s
             settle_due=settle_due(order_id),
             settle_attempts=0,
         )
-        made[:] = [item]
         put = store.put(item, condition=ProductOrder.order_id.does_not_exist(), label=ORDER)
-        return store.Plan([*spent.ops, put], Reply(201, body(item, spent.account.spendable(today))))
+        answer = Reply(201, body(item, spent.account.spendable(today)))
+        made.append((answer, item))
+        return store.Plan([*spent.ops, put], answer)
 
     reply = store.run(decide, idem)
     if reply.body.get("order_id") != order_id:
         # the Idempotency-Key's earlier request made the order: answer it as it is now
         return _again(msisdn, str(reply.body.get("order_id")))
-    item, balance = made[-1], int(reply.body["balance"])
+    item = next(order for answer, order in made if answer is reply)
+    balance = int(reply.body["balance"])
     before_charging(order_id)
     try:
         settled = finish(item, charging().provision(order_id, msisdn, item.sku)).body

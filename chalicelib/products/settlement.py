@@ -1,23 +1,11 @@
-"""The settlement of pending product orders: a scheduled job (app.py, every 5
-minutes) of one task per partition of the sparse pending index
-(`pending#<shard>`, `chalicelib.jobs.fanout`), never a Scan.
+"""The settlement of pending product orders (docs/charging.md): a scheduled
+job, one task per partition of the sparse pending index (`jobs.fanout`).
 
-For each pending order old enough that its own request is done with it
-(`product_settle_grace_seconds`) and due (its backoff elapsed), the charging
-system is asked for the order's status; a definite answer settles it
-(`orders.finish`: provisioned -> fulfilled, refused -> refunded). An unknown
-status (never heard of the order: the request died between the debit and the
-call; or it does not know yet) is followed by the provisioning request again,
-with the same order id, which the charging system applies at most once: it
-answers what it did, or provisions now, or refuses. Still no definite answer:
-the order stays pending, its attempt counted and its next one put off (from
-`product_settle_backoff_base_seconds`, doubling, at most
-`product_settle_backoff_cap_seconds`); past `product_settle_alarm_after`
-attempts each further one counts `ProductOrdersOverdue` (an alarm, infra/) and
-is logged with the order id. Nothing is ever decided without a definite answer:
-points are not refunded for what may have been provisioned, and not kept for
-what was refused.
-"""
+A pending order old enough and due is asked about (`status`; if unknown, the
+provisioning again, the same order id): a definite answer settles it
+(`orders.finish`); none puts it off with a backoff, and past the bounded
+attempts counts `ProductOrdersOverdue` (an alarm). Nothing is decided without
+a definite answer."""
 
 from __future__ import annotations
 
