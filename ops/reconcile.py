@@ -26,7 +26,7 @@ one read unit per 4 KB read), and prints the read units consumed: run it
 off-peak. A scan is not a snapshot: a write landing during it can show as
 drift, so re-run to confirm before repairing anything.
 
-Events (`--events`, issue 8): every ledger entry and every voucher status
+Events (`--events`, issue 8): every ledger entry, every settled product order and every voucher status
 change of a period (`--since`, `--until`; by default the last 30 days, the
 events' retention, up to 10 minutes ago, so the pipeline has caught up) has
 its event in the events table, found by the id derived from the change:
@@ -523,6 +523,13 @@ def events_drift(
         by_reversal = {voucher_event_id("voucher.reversed", v.code, r.redemption_id) for r in reversals[v.code]}
         if voucher_event_id(kind, v.code) not in ids and not by_reversal & ids:
             yield from missing(kind, {"code": v.code}, voucher_event_id(kind, v.code))
+    # network products: each order settled in the period (its spend and refund are ledger entries above)
+    from chalicelib.events.ids import product_event_id
+
+    for o in sorted(t.product_orders, key=lambda o: o.order_id):
+        if o.status in ("fulfilled", "refunded") and within(o.settled_at):
+            kind = f"product.{o.status}"
+            yield from missing(kind, {"order_id": o.order_id}, product_event_id(kind, o.order_id))
 
 
 def _events_period(since: str | None, until: str | None) -> tuple[str, str]:

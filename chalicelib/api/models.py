@@ -644,6 +644,17 @@ class EventData(Response):
     status: VoucherStatus | CampaignStatus | None = None
     name: str | None = None
     issued: int | None = Field(default=None, description="campaign.sold_out: vouchers issued in all.")
+    # network products: product.fulfilled / product.refunded (`name` and `points` above: the product's and its price)
+    order_id: str | None = None
+    product_id: str | None = None
+    product_kind: ProductKind | None = None
+    sku: str | None = None
+    settled_at: Timestamp | None = None
+    reference: str | None = Field(default=None, description="product.fulfilled: the charging system's reference.")
+    reason: str | None = Field(default=None, description="product.refunded: why the charging system refused.")
+    forfeited: bool | None = Field(
+        default=None, description="product.refunded: the number was recycled since; the refund went with its owner."
+    )
 
 
 class EventOut(Response):

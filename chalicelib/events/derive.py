@@ -11,7 +11,9 @@ What becomes an event (API.md "Events and webhooks"):
 - campaigns, status -> active / paused / ended: `campaign.launched` (from draft,
   or resumed), `campaign.paused`, `campaign.ended`;
 - counters, an inventory shard's stock reaching 0: a `SoldOutProbe` (the
-  events function reads the shards: `campaign.sold_out` once every one is empty).
+  events function reads the shards: `campaign.sold_out` once every one is empty);
+- product orders, pending -> fulfilled / refunded: `product.fulfilled` /
+  `product.refunded` (once per order: it is settled once).
 
 Each id is derived from the change itself: a ledger entry's key, a voucher's
 code (with the redemption for redeemed / reversed), or the commit kernel's
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import iso
-from chalicelib.events.ids import event_id, ledger_event_id, voucher_event_id
+from chalicelib.events.ids import event_id, ledger_event_id, product_event_id, voucher_event_id
 from chalicelib.vouchers.codes import display
 
 # the attribute the commit kernel stamps on every item it writes (store.kernel.STAMP)
@@ -205,10 +207,43 @@ def sold_out(campaign: dict[str, Any], shards: list[dict[str, Any]], at: datetim
     return Event(eid, "campaign.sold_out", iso(at), data, str(campaign["partner_id"]))
 
 
+PRODUCT_SETTLEMENTS = {"fulfilled": "product.fulfilled", "refunded": "product.refunded"}
+
+
+def _product_order(change: Change) -> list[Derived]:
+    """An order settled: pending -> fulfilled or refunded, which happens once per order."""
+    old, new = change.old, change.new
+    if change.name != "MODIFY" or old is None or new is None or old.get("status") != "pending":
+        return []
+    kind = PRODUCT_SETTLEMENTS.get(str(new.get("status")))
+    if kind is None:
+        return []
+    order_id = str(new["order_id"])
+    data = {
+        "msisdn": new["msisdn"],
+        "order_id": order_id,
+        "product_id": new["product_id"],
+        "name": new.get("name"),
+        "product_kind": new.get("kind"),
+        "sku": new.get("sku"),
+        "points": int(new.get("points", 0)),
+        "settled_at": new.get("settled_at"),
+    }
+    answer = new.get("charging") or {}
+    if kind == "product.refunded":
+        data["reason"] = answer.get("reason")
+        if new.get("forfeited"):
+            data["forfeited"] = True  # the number was recycled: the points went with the former owner's
+    else:
+        data["reference"] = answer.get("reference")
+    return [Event(product_event_id(kind, order_id), kind, iso(change.at), data)]
+
+
 _DERIVERS = {
     "ledger": _ledger,
     "subscribers": _subscriber,
     "vouchers": _voucher,
     "campaigns": _campaign,
     "counters": _counter,
+    "product-orders": _product_order,
 }

@@ -30,3 +30,8 @@ def voucher_event_id(kind: str, code: str, redemption_id: str = "") -> str:
 def expiring_event_id(owner_id: str, on: str) -> str:
     """One notice per subscriber (owner) and expiry date."""
     return event_id("points.expiring", owner_id, on)
+
+
+def product_event_id(kind: str, order_id: str) -> str:
+    """product.fulfilled / product.refunded: an order is settled once."""
+    return event_id(kind, order_id)

@@ -507,7 +507,7 @@ class ProductOrder(_Model):
     points back with their original expiry dates, `taken`), each change
     conditional on `pending`. `settle_due` keys the pending index while pending."""
 
-    Meta = _meta("product-orders")
+    Meta = _meta("product-orders", stream=True)  # product.fulfilled / product.refunded (chalicelib/events)
     order_id = UnicodeAttribute(hash_key=True)
     msisdn = UnicodeAttribute()
     owner_id = UnicodeAttribute()

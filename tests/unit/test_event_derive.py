@@ -181,3 +181,44 @@ def test_quiet_hours(utc, held_until):
     instant = datetime.fromisoformat(utc).replace(tzinfo=UTC)
     wanted = instant if held_until is None else datetime.fromisoformat(held_until).replace(tzinfo=UTC)
     assert messages.not_before(instant) == wanted
+
+
+# -- network products ------------------------------------------------------------------
+
+
+def order(status: str, **more) -> dict:
+    return {"order_id": "ord_1", "msisdn": "849", "owner_id": "849@2020-01-15", "product_id": "prd_1",
+            "name": "Data 1 GB", "kind": "data", "sku": "DATA_1GB", "points": 2_000, "status": status,
+            "settled_at": "2026-11-10T03:00:01.000Z", **more}  # fmt: skip
+
+
+def test_an_order_settled_is_its_event_once():
+    provisioned = {"outcome": "provisioned", "reference": "chg_1"}
+    (fulfilled,) = derive.derive(
+        change("product-orders", "MODIFY", order("pending"), order("fulfilled", charging=provisioned))
+    )
+    assert isinstance(fulfilled, Event)
+    assert (fulfilled.type, fulfilled.partner_id) == ("product.fulfilled", None)
+    assert fulfilled.data == {"msisdn": "849", "order_id": "ord_1", "product_id": "prd_1", "name": "Data 1 GB",
+                              "product_kind": "data", "sku": "DATA_1GB", "points": 2_000,
+                              "settled_at": "2026-11-10T03:00:01.000Z", "reference": "chg_1"}  # fmt: skip
+    refused = {"outcome": "refused", "reason": "no such sku"}
+    (refunded,) = derive.derive(
+        change("product-orders", "MODIFY", order("pending"), order("refunded", charging=refused))
+    )
+    assert isinstance(refunded, Event) and refunded.type == "product.refunded"
+    assert refunded.data["reason"] == "no such sku" and "forfeited" not in refunded.data
+    assert fulfilled.id == ids.event_id("product.fulfilled", "ord_1") != refunded.id
+    (lost,) = derive.derive(change("product-orders", "MODIFY", order("pending"), order("refunded", forfeited=2_000)))
+    assert isinstance(lost, Event) and lost.data["forfeited"] is True
+    put_off = order("pending", settle_attempts=1)
+    nothing = [
+        change("product-orders", "INSERT", None, order("pending")),  # the order itself: its debit is points.spent
+        change("product-orders", "MODIFY", order("pending"), put_off),  # an attempt of the settlement
+        change("product-orders", "MODIFY", order("fulfilled"), order("fulfilled", settle_attempts=2)),
+        change("product-orders", "REMOVE", order("fulfilled"), None),
+    ]
+    assert [derive.derive(c) for c in nothing] == [[]] * len(nothing)
+    assert set(types.PRODUCT_TYPES) <= set(types.EVENT_TYPES) and not set(types.PRODUCT_TYPES) & set(
+        types.PARTNER_TYPES
+    )
