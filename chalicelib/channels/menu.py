@@ -15,6 +15,9 @@ from the session's pinned offers or the wallet. Pure; no I/O.
     2*k*1       claim it (END)    2*k*2  nothing claimed (END)
     3           my vouchers; 98 next page, 0 back
     4           recent history (END)
+    5           data packs for points, page 0; 98 next page, 0 back
+    5*k         confirm pack k (1 yes, 2 no, 0 back to its page)
+    5*k*1       order it (END)    5*k*2  nothing ordered (END)
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ CANCELLED = "cancelled"
 VOUCHERS = "vouchers"
 HISTORY = "history"
 INVALID = "invalid"
+# network products: data packs for points
+PACKS = "packs"
+PACK_CONFIRM = "pack_confirm"
+PACK_ORDER = "pack_order"
+PACK_CANCELLED = "pack_cancelled"
 
 SEPARATOR = "*"
 # the input that stands for any offer number
@@ -75,22 +83,40 @@ def back(at: At, _: str, __: Layout) -> At:
     return replace(at, page=at.page - 1) if at.page else At(MAIN)
 
 
-def pick(at: At, token: str, layout: Layout) -> At | None:
-    """An offer shown on this page."""
-    pages = layout.pages(OFFERS)
-    chosen = int(token)
-    return At(CONFIRM, at.page, chosen) if at.page < len(pages) and chosen in pages[at.page] else None
+@dataclass(frozen=True)
+class Pick:
+    """An item shown on this page of the `listing` screen: confirm it on `confirm`."""
+
+    listing: str
+    confirm: str
+
+    def __call__(self, at: At, token: str, layout: Layout) -> At | None:
+        pages = layout.pages(self.listing)
+        chosen = int(token)
+        return At(self.confirm, at.page, chosen) if at.page < len(pages) and chosen in pages[at.page] else None
 
 
-def back_to_list(at: At, _: str, __: Layout) -> At:
-    return At(OFFERS, at.page)
+@dataclass(frozen=True)
+class BackTo:
+    """Back from a confirmation to the page of `listing` it was chosen on."""
+
+    listing: str
+
+    def __call__(self, at: At, _: str, __: Layout) -> At:
+        return At(self.listing, at.page)
+
+
+pick = Pick(OFFERS, CONFIRM)
+back_to_list = BackTo(OFFERS)
 
 
 MENU: dict[str, dict[str, Move]] = {
-    MAIN: {"1": Go(POINTS), "2": Go(OFFERS), "3": Go(VOUCHERS), "4": Go(HISTORY)},
+    MAIN: {"1": Go(POINTS), "2": Go(OFFERS), "3": Go(VOUCHERS), "4": Go(HISTORY), "5": Go(PACKS)},
     OFFERS: {"98": next_page, "0": back, NUMBER: pick},
     CONFIRM: {"1": Go(CLAIM), "2": Go(CANCELLED), "0": back_to_list},
     VOUCHERS: {"98": next_page, "0": back},
+    PACKS: {"98": next_page, "0": back, NUMBER: Pick(PACKS, PACK_CONFIRM)},
+    PACK_CONFIRM: {"1": Go(PACK_ORDER), "2": Go(PACK_CANCELLED), "0": BackTo(PACKS)},
 }
 
 

@@ -33,6 +33,8 @@ KINDS = {
     "expire": "Het han",
     "adjust": "Dieu chinh",
     "forfeit": "Thu hoi",
+    # a product order's spend (the USSD history tells it from a voucher's by its entry id)
+    "spend_product": "Doi goi cuoc",
 }
 # a claim's refusal (an error code) in words
 REFUSALS = {
@@ -210,6 +212,7 @@ def main(points: Points) -> Screen:
         "2. Doi diem lay voucher",
         "3. Voucher cua toi",
         "4. Lich su diem",
+        "5. Doi diem lay goi data",
     )
 
 
@@ -233,27 +236,41 @@ def _offer_item(offer: Offer) -> list[Line]:
     return [Line(f"{offer.number}. {name}{price}")]
 
 
-def _offers_header(page: int) -> list[Line]:
-    return [Line("Doi diem lay uu dai:" if page == 0 else "Uu dai (tiep):")]
+@dataclass(frozen=True)
+class Listing:
+    """A numbered list of things to take for points: its headers, and what an empty one says."""
+
+    first: str  # the first page's header (the longest: pages are laid out with it)
+    more: str
+    empty: str
 
 
-def offer_pages(offers: Sequence[Offer]) -> list[list[int]]:
+OFFER_LIST = Listing("Doi diem lay uu dai:", "Uu dai (tiep):", "Hien chua co uu dai nao danh cho ban.")
+# network products: the data packs (an `Offer` each: number, name, points price)
+PACK_LIST = Listing("Doi diem lay goi data:", "Goi data (tiep):", "Hien chua co goi data nao.")
+
+
+def _offers_header(page: int, listing: Listing = OFFER_LIST) -> list[Line]:
+    return [Line(listing.first if page == 0 else listing.more)]
+
+
+def offer_pages(offers: Sequence[Offer], listing: Listing = OFFER_LIST) -> list[list[int]]:
     """The offer numbers on each page of the offers list."""
     limit = rules().ussd_screen_chars
     # the longest header and footer, so a page laid out once reads the same on every visit
     footer = [Line(f"{NEXT}  {BACK}")]
-    pages = paginate([_offer_item(o) for o in offers], _offers_header(0), footer, limit)
+    pages = paginate([_offer_item(o) for o in offers], _offers_header(0, listing), footer, limit)
     return [[offers[i].number for i in page] for page in pages]
 
 
-def offers_screen(offers: Sequence[Offer], page: int) -> Screen:
+def offers_screen(offers: Sequence[Offer], page: int, listing: Listing = OFFER_LIST) -> Screen:
     if not offers:
-        return screen(END, "Hien chua co uu dai nao danh cho ban.")
-    pages = offer_pages(offers)
+        return screen(END, listing.empty)
+    pages = offer_pages(offers, listing)
     by_number = {o.number: o for o in offers}
     items = [line for n in pages[page] for line in _offer_item(by_number[n])]
     footer = f"{NEXT}  {BACK}" if page + 1 < len(pages) else BACK
-    return screen(CON, *_offers_header(page), *items, footer)
+    return screen(CON, *_offers_header(page, listing), *items, footer)
 
 
 def confirm(offer: Offer) -> Screen:
@@ -316,6 +333,33 @@ def history(entries: Sequence[Entry]) -> Screen:
             break
         lines.append(line)
     return screen(END, *lines)
+
+
+# -- network products: a data pack ordered for points ----------------------------------
+
+# an order's refusal in words
+PACK_REFUSALS = {
+    "INSUFFICIENT_POINTS": "Ban khong du diem de doi goi nay.",
+    "NOT_FOUND": "Goi nay khong con.",
+    "INVALID_STATE": "So thue bao nay da doi chu. Khong doi diem.",
+}
+# an order the store could not settle in time (it may have been made): look before ordering again
+PACK_UNSETTLED = "He thong dang ban. Vui long xem muc 4 (lich su diem) truoc khi thu lai."
+
+
+def pack_ordered(pack: Offer, status: str, balance: int) -> Screen:
+    """The order's outcome: provisioned, refused (the points back) or not known yet."""
+    name = Line(pack.name, shrink=True)
+    left = f"Con {number(balance)} diem"
+    if status == "fulfilled":
+        return screen(END, "Da kich hoat goi:", name, f"{left}. Cam on ban!")
+    if status == "refunded":
+        return screen(END, "Chua kich hoat duoc goi:", name, f"Da hoan {number(pack.price)} diem. {left}")
+    return screen(END, "Dang kich hoat goi:", name, "Ket qua co trong it phut (xem muc 4).", left)
+
+
+def pack_refused(code: str) -> Screen:
+    return screen(END, PACK_REFUSALS.get(code, PACK_UNSETTLED))
 
 
 def _dial(service_code: str) -> str:

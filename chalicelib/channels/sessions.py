@@ -31,6 +31,8 @@ class Session:
     # the day eligibility is judged on: the session's first day, on every screen
     on: date | None
     offers: list[dict[str, Any]] | None
+    # network products: the data packs as first listed
+    packs: list[dict[str, Any]] | None = None
 
 
 def key(gateway_id: str, session_id: str) -> str:
@@ -65,7 +67,8 @@ def _session(item: UssdSession) -> Session:
         )
         on = date.fromisoformat(raw["on"])
     offers = [dict(o) for o in item.offers] if item.offers is not None else None
-    return Session(item.session_key, item.msisdn, item.owner_id, profile, on, offers)
+    packs = [dict(o) for o in item.packs] if item.packs is not None else None
+    return Session(item.session_key, item.msisdn, item.owner_id, profile, on, offers, packs)
 
 
 def _expires(now: datetime) -> datetime:
@@ -82,6 +85,7 @@ def begin(
     owner_id: str,
     profile: dict[str, Any],
     offers: list[dict[str, Any]] | None = None,
+    packs: list[dict[str, Any]] | None = None,
 ) -> Session | None:
     """Bind a new session to the number, its owner and profile (and `offers`):
     one PutItem where no live session is. None if a live one is there already
@@ -94,6 +98,7 @@ def begin(
         owner_id=owner_id,
         profile=profile,
         offers=offers,
+        packs=packs,
         created_at=clock.iso(now),
         expires_at=_expires(now),
     )
@@ -104,10 +109,19 @@ def begin(
 def pin_offers(session_key: str, msisdn: str, offers: list[dict[str, Any]]) -> Session | None:
     """Pin `offers` unless the session has some already; the session as it is
     then. None if there is no live session of this number with a profile."""
+    return _pin(session_key, msisdn, UssdSession.offers, offers)
+
+
+def pin_packs(session_key: str, msisdn: str, packs: list[dict[str, Any]]) -> Session | None:
+    """`pin_offers` for the data packs."""
+    return _pin(session_key, msisdn, UssdSession.packs, packs)
+
+
+def _pin(session_key: str, msisdn: str, attribute: Any, rows: list[dict[str, Any]]) -> Session | None:
     now = clock.now()
     item = UssdSession(session_key)
     condition = UssdSession.profile.exists() & (UssdSession.msisdn == msisdn) & _live(now)
-    actions: list[Any] = [UssdSession.offers.set(UssdSession.offers | offers)]
+    actions: list[Any] = [attribute.set(attribute | rows)]
     # PynamoDB's update returns the item as it is now (ALL_NEW) and refreshes `item`
     return _session(item) if conditional_write(lambda: item.update(actions=actions, condition=condition)) else None
 

@@ -15,6 +15,18 @@ DynamoDB round trips per screen (a warm function, its gateway key cached):
     2*k*2     nothing claimed    GetItem session                                 1
     3         vouchers           GetItem + Query (keys) + BatchGetItem           3
     4         history            GetItem subscriber + Query ledger               2
+    5         data packs         Query the catalogue + UpdateItem session        2
+    5*98, 5*k page, confirm      GetItem session                                 1
+    5*k*1     order              GetItem session + the order's BatchGetItem,
+                                 TransactWrite, (the charging system) and its
+                                 settlement write                                4
+    5*k*2     nothing ordered    GetItem session                                 1
+
+Data packs (network products, `chalicelib/products`) are pinned in the session
+as the offers are, and an order's idempotency key is derived from the session
+and its `text` as a claim's is: `5*k*1` repeated orders once. Its fourth round
+trip is the order's settlement after the charging system answered (fulfilled
+or refunded), which the order cannot write before it has asked.
 
 The offers are pinned in the session on the first offers screen (see
 `sessions`), so `2*k` names one campaign on every later screen and repeat; the
@@ -43,7 +55,9 @@ from chalicelib.errors import DiemError, NotFound, ValidationError
 from chalicelib.idempotency import Idempotency
 from chalicelib.notify import gsm
 from chalicelib.points import service as points
-from chalicelib.store import Campaign, Subscriber
+from chalicelib.products import catalogue as products
+from chalicelib.products import orders as product_orders
+from chalicelib.store import Campaign, Product, Subscriber
 from chalicelib.store.transact import transient
 from chalicelib.subscribers.msisdn import normalise_msisdn
 from chalicelib.vouchers import service as vouchers
@@ -109,6 +123,8 @@ class Visit:
         self._session: sessions.Session | None = None
         self._offers: list[tuple[screens.Offer, str]] | None = None
         self._wallet: list[screens.Voucher] | None = None
+        self._packs: list[tuple[screens.Offer, str]] | None = None
+        self._pack_session: sessions.Session | None = None
 
     # -- menu.Layout --------------------------------------------------------------
 
@@ -117,6 +133,8 @@ class Visit:
             return screens.offer_pages(self.offers())
         if screen == menu.VOUCHERS:
             return screens.wallet_pages(self.wallet())
+        if screen == menu.PACKS:
+            return screens.offer_pages(self.packs(), screens.PACK_LIST)
         return []
 
     # -- reads ----------------------------------------------------------------------
@@ -168,6 +186,34 @@ class Visit:
         assert self._offers is not None
         return self._offers[number - 1][1]
 
+    # -- network products: data packs ------------------------------------------------
+
+    def packs(self) -> list[screens.Offer]:
+        """The data packs, numbered 1..n, from the session's pinned list (pinned on the packs screen)."""
+        if self._packs is None:
+            session = sessions.read(self.key) if self.walking else None
+            if session is None or session.packs is None:
+                candidates = [pinned_pack(p) for p in products.data_packs(rules().ussd_max_offers)]
+                session = sessions.pin_packs(self.key, self.msisdn, candidates)
+                if session is None:  # no session yet (the gateway never sent the first screen)
+                    item = self.subscriber()
+                    session = sessions.begin(self.key, self.msisdn, item.owner_id, profile_of(item), packs=candidates)
+            if session is None or session.msisdn != self.msisdn:
+                raise _SessionLost
+            self._pack_session = session
+            self._packs = [
+                (screens.Offer(n, str(row["name"]), int(row["price"])), str(row["id"]))
+                for n, row in enumerate(session.packs or [], start=1)
+            ]
+        return [pack for pack, _ in self._packs]
+
+    def pack_of(self, number: int) -> tuple[screens.Offer, str, sessions.Session]:
+        """Pack `number` as listed, its product id, and the session that pinned it."""
+        self.packs()
+        assert self._packs is not None and self._pack_session is not None
+        pack, product_id = self._packs[number - 1]
+        return pack, product_id, self._pack_session
+
     def wallet(self) -> list[screens.Voucher]:
         """The issued vouchers among the newest of the wallet, newest first."""
         if self._wallet is None:
@@ -182,6 +228,15 @@ def pinned(campaign: Campaign) -> dict[str, Any]:
         "name": gsm.clip(gsm.fold_line(campaign.name), PINNED_NAME_CHARS),
         "price": int(campaign.points_price),
         "eligibility": campaigns.as_dict(campaign.eligibility),
+    }
+
+
+def pinned_pack(product: Product) -> dict[str, Any]:
+    """What a session keeps of a data pack: enough to list, number and order it."""
+    return {
+        "id": product.product_id,
+        "name": gsm.clip(gsm.fold_line(product.name), PINNED_NAME_CHARS),
+        "price": int(product.points_price),
     }
 
 
@@ -201,13 +256,19 @@ def _main(visit: Visit, at: menu.At) -> screens.Screen:
     return screens.main(screens.points_of(points.view_of(item)))
 
 
+def _once(visit: Visit, what: str, item_id: str) -> Idempotency:
+    """The idempotency key of taking `item_id` on this screen: from the session and
+    its `text`, so a gateway repeating the request takes it once."""
+    return Idempotency(
+        record_id=hashlib.sha256(f"{what}\x1f{visit.key}\x1f{visit.dial.text}".encode()).hexdigest(),
+        payload_hash=hashlib.sha256(f"{visit.msisdn}\x1f{item_id}".encode()).hexdigest(),
+    )
+
+
 def _claim(visit: Visit, at: menu.At) -> screens.Screen:
     campaign_id = visit.campaign_of(at.offer)
     session = visit.session()
-    idem = Idempotency(
-        record_id=hashlib.sha256(f"ussd-claim\x1f{visit.key}\x1f{visit.dial.text}".encode()).hexdigest(),
-        payload_hash=hashlib.sha256(f"{visit.msisdn}\x1f{campaign_id}".encode()).hexdigest(),
-    )
+    idem = _once(visit, "ussd-claim", campaign_id)
     try:
         reply = vouchers.claim(visit.msisdn, campaign_id, idem, owner_id=session.owner_id)
     except DiemError as exc:
@@ -221,9 +282,27 @@ def _claim(visit: Visit, at: menu.At) -> screens.Screen:
 def _history(visit: Visit, at: menu.At) -> screens.Screen:
     page = points.ledger(visit.msisdn, rules().ussd_history_entries, None)
     entries = [
-        screens.Entry(clock.local_date(clock.parse_iso(e["at"])), e["kind"], int(e["points"])) for e in page["items"]
+        screens.Entry(clock.local_date(clock.parse_iso(e["at"])), _kind(e), int(e["points"])) for e in page["items"]
     ]
     return screens.history(entries)
+
+
+def _kind(entry: dict[str, Any]) -> str:
+    """The entry's kind as the history names it (a product order's spend is not a voucher's)."""
+    product = entry["kind"] == "spend" and str(entry["entry_id"]).startswith("spend:ord_")
+    return "spend_product" if product else str(entry["kind"])
+
+
+def _order(visit: Visit, at: menu.At) -> screens.Screen:
+    """`5*k*1`: order data pack k, once per session and text however the gateway repeats it."""
+    pack, product_id, session = visit.pack_of(at.offer)
+    idem = _once(visit, "ussd-order", product_id)
+    try:
+        reply = product_orders.order(visit.msisdn, product_id, idem, owner_id=session.owner_id)
+    except DiemError as exc:
+        return screens.pack_refused(exc.code)
+    observability.count("UssdProductOrders")
+    return screens.pack_ordered(pack, str(reply.body["status"]), int(reply.body["balance"]))
 
 
 def _confirm(visit: Visit, at: menu.At) -> screens.Screen:
@@ -239,5 +318,9 @@ RENDER: dict[str, Callable[[Visit, menu.At], screens.Screen]] = {
     menu.CANCELLED: lambda visit, at: screens.cancelled(),
     menu.VOUCHERS: lambda visit, at: screens.wallet_screen(visit.wallet(), at.page),
     menu.HISTORY: _history,
+    menu.PACKS: lambda visit, at: screens.offers_screen(visit.packs(), at.page, screens.PACK_LIST),
+    menu.PACK_CONFIRM: lambda visit, at: screens.confirm(visit.packs()[at.offer - 1]),
+    menu.PACK_ORDER: _order,
+    menu.PACK_CANCELLED: lambda visit, at: screens.cancelled(),
     menu.INVALID: lambda visit, at: screens.invalid(screens.short_code(visit.dial.service_code)),
 }

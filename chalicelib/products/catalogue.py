@@ -63,3 +63,9 @@ def list_products(limit: int, cursor: str | None) -> dict[str, Any]:
 
 def orderable(item: Product | None) -> bool:
     return item is not None and item.status == ACTIVE
+
+
+def data_packs(limit: int) -> list[Product]:
+    """The newest active data packs (what the USSD menu offers): one Query of the listed catalogue."""
+    found = Product.listed_index.query(ACTIVE, scan_index_forward=False, limit=limit * 2, page_size=limit * 2)
+    return [item for item in found if item.kind == "data"][:limit]

@@ -365,6 +365,8 @@ class UssdSession(_Model):
     profile: MapAttribute[str, Any] = MapAttribute(null=True)
     # [{id, name, price, eligibility}], newest first: the campaigns as first listed
     offers: ListAttribute[Any] = ListAttribute(null=True)
+    # network products: [{id, name, price}], the data packs as first listed (`5*k` means one pack)
+    packs: ListAttribute[Any] = ListAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute()
 

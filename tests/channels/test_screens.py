@@ -80,6 +80,7 @@ def test_every_screen_fits_one_ussd_page_in_gsm(points, offers, wallet, history,
         screens.invalid(screens.short_code(code)),
         screens.session_lost(screens.short_code(code)),
         *(screens.refused(c) for c in [*screens.REFUSALS, "SERVICE_UNAVAILABLE", "ANYTHING"]),
+        *(screens.pack_refused(c) for c in [*screens.PACK_REFUSALS, "SERVICE_UNAVAILABLE", "ANYTHING"]),
     ):
         assert_fits(screen)
     assert screens.main(points).body.startswith(f"Diem: {screens.number(points.balance)} - Hang ")
@@ -98,6 +99,19 @@ def test_every_screen_fits_one_ussd_page_in_gsm(points, offers, wallet, history,
         assert_fits(screens.confirm(offer))
     if not offers:
         assert screens.offers_screen(offers, 0).kind == "END"
+
+    # data packs (network products): listed, confirmed and ordered as offers are, each outcome in words
+    pages = screens.offer_pages(offers, screens.PACK_LIST)
+    assert [n for page in pages for n in page] == [o.number for o in offers]
+    for index in range(len(pages)):
+        body = assert_fits(screens.offers_screen(offers, index, screens.PACK_LIST))
+        assert body.startswith("Doi diem lay goi data:" if index == 0 else "Goi data (tiep):")
+    for pack in offers[:5]:
+        for status in ("fulfilled", "refunded", "pending"):
+            body = assert_fits(screens.pack_ordered(pack, status, points.balance))
+            assert body.endswith((f"Con {screens.number(points.balance)} diem", "Cam on ban!"))
+    if not offers:
+        assert screens.offers_screen(offers, 0, screens.PACK_LIST).body == "Hien chua co goi data nao."
 
     # vouchers: every code whole on exactly one page, each page within the limit
     pages = screens.wallet_pages(wallet)
@@ -184,7 +198,7 @@ def test_keywords_ignore_case_diacritics_and_spaces(raw: str, word: str) -> None
 
 
 class Layout:
-    """Offers 1-3 on page 0, 4, 5 and 100 on page 1; vouchers on two pages."""
+    """Offers (and data packs) 1-3 on page 0, 4, 5 and 100 on page 1; vouchers on two pages."""
 
     def __init__(self, offers: list[list[int]] | None = None) -> None:
         self.asked: list[str] = []
@@ -192,7 +206,7 @@ class Layout:
 
     def pages(self, screen: str) -> list[list[int]]:
         self.asked.append(screen)
-        return self.offers if screen == menu.OFFERS else [[0, 1], [2]]
+        return self.offers if screen in (menu.OFFERS, menu.PACKS) else [[0, 1], [2]]
 
 
 @pytest.mark.parametrize(
@@ -216,6 +230,14 @@ class Layout:
         ("3*98", menu.VOUCHERS, 1, 0),
         ("3*98*0*0", menu.MAIN, 0, 0),
         ("4", menu.HISTORY, 0, 0),
+        ("5", menu.PACKS, 0, 0),
+        ("5*98", menu.PACKS, 1, 0),
+        ("5*0", menu.MAIN, 0, 0),
+        ("5*2", menu.PACK_CONFIRM, 0, 2),
+        ("5*98*4", menu.PACK_CONFIRM, 1, 4),
+        ("5*98*4*0", menu.PACKS, 1, 0),
+        ("5*2*1", menu.PACK_ORDER, 0, 2),
+        ("5*2*2", menu.PACK_CANCELLED, 0, 2),
     ],
 )
 def test_walk_follows_the_table(text: str, screen: str, page: int, offer: int) -> None:
@@ -225,7 +247,10 @@ def test_walk_follows_the_table(text: str, screen: str, page: int, offer: int) -
 @pytest.mark.parametrize(
     "text",
     [
-        "5",
+        "6",
+        "5*4",
+        "5*2*3",
+        "5*2*1*1",
         "1*1",
         "4*0",
         "2*4",

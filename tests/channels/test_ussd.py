@@ -308,7 +308,7 @@ def test_an_unknown_option_is_a_short_end(world: World) -> None:
     world.screen("", session)
     world.screen("2", session)
     expected = f"END Lua chon khong hop le. Vui long bam {SHORT_CODE} de bat dau lai."
-    for text in ("5", "0", "1*1", "2*9", "2*0*9", "2*1*3", "2*abc", "2**", "2*01", "3*98", "*", "2*", "#", "2*1*1*1"):
+    for text in ("6", "0", "1*1", "2*9", "2*0*9", "2*1*3", "2*abc", "2**", "2*01", "3*98", "*", "2*", "#", "2*1*1*1"):
         assert world.screen(text, session) == expected, text
     assert world.screen("*".join(["2", "0"] * 40), session) == expected  # a very long input
     assert vouchers_of() == []
