@@ -139,6 +139,13 @@ def _seed(server: LocalApi) -> None:
     body = {"code": redeemed, "order_ref": "contract-1"}
     ids["redemption_id"] = _call(base, "POST", "/v1/redemptions", {"X-Api-Key": shop["api_key"]}, body)["redemption_id"]
     ids["webhook_id"] = _webhook(server)
+    # network products: a cheap data pack and an order of it (the simulator make run starts provisions it)
+    pack = {"name": "Contract pack", "kind": "data", "sku": "CONTRACT_1", "points_price": 10, "validity_days": 1}
+    ids["product_id"] = _call(base, "POST", "/v1/products", marketer, pack)["product_id"]
+    order = _call(
+        base, "POST", f"/v1/subscribers/{SUBSCRIBER}/product-orders", subscriber, {"product_id": ids["product_id"]}
+    )
+    ids["order_id"] = order["order_id"]
 
 
 # a webhook endpoint nobody listens on: deliveries to it are refused on 127.0.0.1, never sent elsewhere
@@ -273,6 +280,7 @@ def _known_ids(case: Any, server: LocalApi, turn: int) -> dict[str, str]:
         "redemption_id": ids["redemption_id"],
         # a DELETE takes a fresh endpoint, so the others keep theirs
         "webhook_id": _webhook(server) if method == "DELETE" else ids["webhook_id"],
+        "order_id": ids["order_id"],
     }
 
 
@@ -296,6 +304,7 @@ def _aim(case: Any, server: LocalApi) -> bool:
         ("code", server.ids["shop_code"]),
         ("phoneNumber", SUBSCRIBER),
         ("from", SUBSCRIBER),
+        ("product_id", server.ids["product_id"]),
     )
     for name, value in known_values:
         if name in body:
