@@ -27,6 +27,7 @@ from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import shards
 from chalicelib.config import rules
 from chalicelib.errors import Conflict, DiemError, NotEligible, NotFound
+from chalicelib.households import service as households
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
 from chalicelib.store import Campaign, Counter, Subscriber, Voucher
@@ -116,12 +117,14 @@ def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render
 
     updated = current
     price = 0 if free else int(campaign.points_price)
+    pooled: list[store.Op] = []  # a household member's draw on the pool: the other members and the household
     if price:
-        updated, spend = current.debit(price, today, f"spend:{code[0]}", "spend", campaign_id)
-        entries = [*entries, spend]
+        updated, spent, pooled = households.spend(subscriber, current, price, today, now, code[0], campaign_id)
+        entries = [*entries, *spent]
     voucher = _voucher(campaign, subscriber, code[0], shard, source, now)
     ops = [
         *points.account_ops(subscriber, updated, entries, now),
+        *pooled,
         shards.take_op(campaign_id, shard, now_iso),
         _count_op(campaign_id, msisdn, account.owner_id, limit, mine),
         store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),
