@@ -271,12 +271,13 @@ def accept(msisdn: str, household_id: str, idem: Idempotency | None) -> Reply:
                 household_id, owner=household.owner, owner_id=household.owner_id, members=members, created_at=""
             )
             reply = Reply(200, body(shown, others, today))
-            observability.count("HouseholdJoins")
             return points.Change(replace(account, household_id=household_id), [], reply, extra=(op,))
 
         return points.plan_change(item, join, now)
 
-    return store.run(decide, idem)
+    reply = store.run(decide, idem)
+    observability.count("HouseholdJoins")
+    return reply
 
 
 def set_can_spend(caller: str, household_id: str, member: str, can_spend: bool, idem: Idempotency | None) -> Reply:
@@ -357,10 +358,11 @@ def remove(caller: str, household_id: str, member: str, idem: Idempotency | None
         else:
             actions = [Household.members.set({m: v for m, v in members.items() if m != member})]
         ops.append(_household_op(household, actions))
-        observability.count("HouseholdLeaves")
         return store.Plan(ops, Reply(200, {"msisdn": member, "returned_points": returned}))
 
-    return store.run(decide, idem)
+    reply = store.run(decide, idem)
+    observability.count("HouseholdLeaves")
+    return reply
 
 
 # -- spending from the pool and recycling ------------------------------------
@@ -418,7 +420,6 @@ def spend(
             other = replace(other, pool=points_rules.fefo_debit(other.pool, take, today))
             member_entries.append(Entry(f"pool_spend:{spend_id}", "spend", -take, ref=ref, detail=detail))
         ops += _relabelled(points.account_ops(item, other, member_entries, now), m)
-    observability.count("PoolSpends")
     return updated, entries, ops
 
 
