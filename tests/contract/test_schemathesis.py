@@ -237,6 +237,56 @@ def _seed(server: Server) -> None:
     redeemed, ids["shop_code"] = claim(shop_campaign), claim(shop_campaign)
     body = {"code": redeemed, "order_ref": "contract-1"}
     ids["redemption_id"] = _call(base, "POST", "/v1/redemptions", {"X-Api-Key": shop["api_key"]}, body)["redemption_id"]
+    _seed_households(server)
+
+
+# -- households: the demo household (SUBSCRIBER owns it, OTHER is in it) ----------------
+
+HOUSEHOLD_CREATE = "POST /v1/households"
+HOUSEHOLD_INVITE = "POST /v1/households/{household_id}/invitations"
+HOUSEHOLD_ACCEPT = "POST /v1/households/{household_id}/invitations/{msisdn}/accept"
+_fresh_numbers = itertools.count(1)
+
+
+def _fresh_subscriber(server: Server) -> str:
+    """A new subscriber (an 8488... number, apart from the fuzzer's PUTs) who is in no household."""
+    msisdn = f"8488{next(_fresh_numbers):07d}"
+    profile = {"activated_on": "2020-01-01", "plan": "prepaid"}
+    _call(server.base, "PUT", f"/v1/subscribers/{msisdn}", ROLE_HEADERS["operator"], profile)
+    return msisdn
+
+
+def _seed_households(server: Server) -> None:
+    """The demo household, and a member of it for DELETE to remove (PATCH acts on OTHER)."""
+    ids = server.ids
+    match = re.search(r"household:\s+(\S+)", server.log())
+    assert match, f"dev.serve did not print the demo household:\n{server.log()}"
+    ids["household_id"] = match.group(1)
+    owner, member = ROLE_HEADERS["subscriber"], _fresh_subscriber(server)
+    _call(server.base, "POST", f"/v1/households/{ids['household_id']}/invitations", owner, {"msisdn": member})
+    path = f"/v1/households/{ids['household_id']}/invitations/{member}/accept"
+    _call(server.base, "POST", path, _bearer("subscriber", member))
+    ids["delete_member"] = member
+
+
+def _household_case(case: Any, server: Server) -> dict[str, str]:
+    """Household routes whose success needs a caller in no household (create), an open
+    invitation (accept) or a subscriber not yet invited (invite): made fresh each aimed turn."""
+    label = case.operation.label
+    if label == HOUSEHOLD_CREATE:
+        return {"caller": _fresh_subscriber(server)}
+    if label == HOUSEHOLD_ACCEPT:
+        owner, invitee = _fresh_subscriber(server), _fresh_subscriber(server)
+        household_id = str(_call(server.base, "POST", "/v1/households", _bearer("subscriber", owner))["household_id"])
+        invite = f"/v1/households/{household_id}/invitations"
+        _call(server.base, "POST", invite, _bearer("subscriber", owner), {"msisdn": invitee})
+        return {"caller": invitee, "household_id": household_id, "msisdn": invitee}
+    if label == HOUSEHOLD_INVITE:
+        return {"invitee": _fresh_subscriber(server)}
+    return {}
+
+
+_HOUSEHOLD_CALLERS: dict[int, str] = {}  # id(case) -> the subscriber who makes it
 
 
 @pytest.fixture(scope="module")
@@ -317,6 +367,9 @@ def _credentials(case: Any, server: Server) -> list[dict[str, str]]:
     if security == "apiKey":
         looks_up = case.operation.path.startswith("/v1/vouchers/")
         return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
+    caller = _HOUSEHOLD_CALLERS.pop(id(case), None)
+    if caller is not None:  # households: a subscriber made for this case
+        return [_bearer(role, caller) if role == "subscriber" else ROLE_HEADERS[role] for role in roles]
     return [ROLE_HEADERS[role] for role in roles]
 
 
@@ -353,6 +406,8 @@ def _known_ids(case: Any, server: Server, turn: int) -> dict[str, str]:
         "partner_id": ids["partner_id"],
         "code": ids["code"],
         "redemption_id": ids["redemption_id"],
+        "household_id": ids["household_id"],
+        "member": ids["delete_member"] if method == "DELETE" else OTHER,
     }
 
 
@@ -365,10 +420,19 @@ def _aim(case: Any, server: Server) -> bool:
     if turn % 2:
         return False
     known = _known_ids(case, server, turn)
+    fresh = _household_case(case, server)
+    known.update({k: v for k, v in fresh.items() if k in ("household_id", "msisdn")})
+    if "caller" in fresh:
+        _HOUSEHOLD_CALLERS[id(case)] = fresh["caller"]
     for name in case.path_parameters or {}:
         case.path_parameters[name] = known[name]
     body = case.body if isinstance(case.body, dict) else {}
-    for name, value in (("msisdn", OTHER), ("partner_id", server.ids["partner_id"]), ("code", server.ids["shop_code"])):
+    invitee = fresh.get("invitee", OTHER)
+    for name, value in (
+        ("msisdn", invitee),
+        ("partner_id", server.ids["partner_id"]),
+        ("code", server.ids["shop_code"]),
+    ):
         if name in body:
             body[name] = value
     if body.get("msisdns"):

@@ -39,7 +39,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
@@ -550,3 +550,53 @@ def test_households_invariants():
     for reached in ("joined", "pool spends", "spent another's batch", "left with batches"):
         assert seen[reached], f"no run reached {reached!r}: the machine proves nothing about it ({dict(seen)})"
     report("households machine", HouseholdsMachine.fired, FIRING)
+
+
+@pytest.mark.usefixtures("stateful_db")
+@pytest.mark.parametrize(
+    ("where", "broken", "seen"),
+    [
+        # a leaver's batches lost instead of returned
+        ("merged", lambda own, returned: {d: int(p) for d, p in own.items()}, "own balance|pool entries|batch"),
+        # the pool spent latest-expiring first
+        ("draw", None, "household|pool entries|own balance"),
+    ],
+    ids=["leaver-loses-batches", "pool-spent-lifo"],
+)
+def test_model_has_teeth(where: str, broken: Any, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the pool's rules broken (and no faults) the machine fails where the model sees it."""
+    from chalicelib.households import pool
+
+    if where == "draw":
+        real = pool.draw
+
+        def lifo(pools: Any, points_: int, today: date) -> dict[str, int]:
+            real(pools, points_, today)  # the same refusals
+            taken: dict[str, int] = {}
+            batches = sorted(
+                ((d, c, a) for c, held in pools.items() for d, a in held.items() if d >= today.isoformat())
+            )
+            for _, contributor, amount in reversed(batches):
+                step = min(amount, points_ - sum(taken.values()))
+                if step:
+                    taken[contributor] = taken.get(contributor, 0) + step
+            return taken
+
+        broken = lifo
+    monkeypatch.setattr(pool, where, broken)
+    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
+    monkeypatch.setattr(
+        HouseholdsMachine.TestCase,
+        "settings",
+        settings(
+            max_examples=40,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            report_multiple_bugs=False,
+        ),
+    )
+    with pytest.raises(AssertionError, match=seen):
+        HouseholdsMachine.TestCase().runTest()
