@@ -54,8 +54,9 @@ def members_of(household: Household) -> dict[str, dict[str, Any]]:
     return {m: dict(v) for m, v in _as_dict(household.members).items()}
 
 
-def invitations_of(household: Household) -> dict[str, str]:
-    return {m: str(v) for m, v in _as_dict(household.invitations).items()}
+def invitations_of(household: Household) -> dict[str, dict[str, str]]:
+    """msisdn -> {expires_at, owner_id}: an invitation is for the number's owner when it was made."""
+    return {m: {k: str(x) for k, x in dict(v).items()} for m, v in _as_dict(household.invitations).items()}
 
 
 def may_spend(household: Household, msisdn: str) -> bool:
@@ -233,11 +234,12 @@ def invite(caller: str, household_id: str, invitee: str, idem: Idempotency | Non
         if len(members) >= rules().household_max_members:
             raise Conflict("The household is full.", "HOUSEHOLD_FULL")
         now_iso = clock.iso(now)
-        open_ones = {m: at for m, at in invitations_of(household).items() if at >= now_iso and m != invitee}
+        open_ones = {m: v for m, v in invitations_of(household).items() if v["expires_at"] >= now_iso and m != invitee}
         if len(open_ones) >= rules().household_max_invitations:
             raise Conflict("The household has as many open invitations as it may have.", "INVALID_STATE")
         expires_at = clock.iso(now + timedelta(days=rules().household_invitation_days))
-        op = _household_op(household, [Household.invitations.set({**open_ones, invitee: expires_at})])
+        invitation = {"expires_at": expires_at, "owner_id": items[invitee].owner_id}
+        op = _household_op(household, [Household.invitations.set({**open_ones, invitee: invitation})])
         return store.Plan([op], Reply(201, {"household_id": household_id, "msisdn": invitee, "expires_at": expires_at}))
 
     return store.run(decide, idem)
@@ -253,9 +255,10 @@ def accept(msisdn: str, household_id: str, idem: Idempotency | None) -> Reply:
         if household is None or household.status != ACTIVE:
             raise NotFound("No such household.")
         invitations = invitations_of(household)
-        if msisdn not in invitations:
+        # an invitation to the number's previous owner (recycled since) is not this subscriber's
+        if msisdn not in invitations or invitations[msisdn]["owner_id"] != item.owner_id:
             raise NotFound("No such invitation.")
-        if invitations[msisdn] < clock.iso(now):
+        if invitations[msisdn]["expires_at"] < clock.iso(now):
             raise Conflict("The invitation has expired.", "INVITATION_EXPIRED")
         members = members_of(household)
         if len(members) >= rules().household_max_members:

@@ -251,6 +251,15 @@ def test_a_recycled_members_batches_are_forfeited(api_world):
     assert points(api, B)["balance"] == 2_000 and points(api, B)["household"] is None
 
 
+def test_an_invitation_to_a_number_recycled_since_is_not_the_new_owners(api_world):
+    api = api_world
+    hid = create(api)
+    api.post(f"/v1/households/{hid}/invitations", {"msisdn": A}, headers=me(OWNER), expect=201)
+    api.put(f"/v1/subscribers/{A}", {"activated_on": "2026-11-10", "plan": "prepaid"}, headers=OPERATOR, expect=200)
+    error(api.post(f"/v1/households/{hid}/invitations/{A}/accept", headers=me(A)), 404, "NOT_FOUND")
+    join(api, hid, A)  # invited again, the new owner may join
+
+
 def test_bad_input_is_refused_and_changes_nothing(api_world):
     api = api_world
     hid = create(api)
