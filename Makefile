@@ -10,7 +10,7 @@ STAGE  ?= dev
 HYPOTHESIS_PROFILE ?= ci
 export AWS_DEFAULT_REGION ?= ap-southeast-1
 
-.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean
+.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean ussd
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed" if sys.version_info < (3, 11) else 0)'
@@ -59,6 +59,11 @@ mutants: install
 
 token: install-run
 	@$(PY) -m dev.token $(ROLE) $(SUB)
+
+# dial the USSD menu in this terminal against `make run` (KEY= a USSD gateway key, else one is registered)
+MSISDN ?= 0961234567
+ussd: install-run
+	@DIEM_USSD_KEY=$(KEY) PORT=$(PORT) $(PY) -m dev.ussd $(MSISDN)
 
 bench: install
 	$(PY) -m bench

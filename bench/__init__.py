@@ -3,6 +3,7 @@
 - `bench.ops`: DynamoDB calls, write units and in-process latency of each
   operation next to a raw boto3 script making the minimal calls (TARGETS.md).
 - `bench.ledger`: one page of a 5,000-entry ledger (round trips, read units, p50).
+- `bench.ussd`: a whole USSD session, screen by screen (round trips, units, p50).
 - `bench.flash_sale`: many threads claiming one campaign on the atomic embedded
   engine, 1 inventory shard against N, with oversell and balance checks.
 - `bench.units`: read and write units computed from item sizes (the one source).

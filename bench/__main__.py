@@ -4,6 +4,7 @@ a benchmark measures, printed as tables and written to bench/results/latest.json
     python -m bench                      # everything, about 70 s on 2 quiet cores
     python -m bench --iterations 100 --no-flash-sale
     python -m bench --endpoint http://127.0.0.1:8001   # reuse a running engine (make run's)
+    python -m bench flash_emulated jobs  # only these parts (bench/scale.py), merged into latest.json
 """
 
 from __future__ import annotations
@@ -39,9 +40,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ops", action="store_true", help="skip the per-operation benchmark")
     parser.add_argument("--no-ledger", action="store_true", help="skip the 5,000-entry ledger page")
     parser.add_argument("--no-flash-sale", action="store_true", help="skip the flash sale")
+    parser.add_argument("--no-ussd", action="store_true", help="skip the USSD session")
     parser.add_argument("--no-package", action="store_true", help="skip package size and cold start")
     parser.add_argument("--endpoint", help="use this DynamoDB endpoint instead of spawning the embedded engine")
     parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
+    # -- scale, by simulation (bench/scale.py) --
+    from bench import scale
+
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"run only these parts: {', '.join(scale.PARTS)}")
+    parser.add_argument("--no-scale", action="store_true", help="skip the emulated flash sale and the jobs fan-out")
     return parser.parse_args(argv)
 
 
@@ -183,6 +190,11 @@ def print_ops(result: dict[str, Any]) -> None:
             f"{month['accruals_per_month']:,} = {month['write_units_per_month']:,} WCU/month "
             f"(budget < {month['budget']:,}: {_yes(month['within_budget'])})"
         )
+    events = result.get("events")
+    if events:
+        added = ", ".join(f"{k} {v:g}" for k, v in events["write_units_added"].items())
+        streamed = ", ".join(f"{t}" for t, view in events["streams"].items() if view)
+        print(f"Write units added for events on the hot paths: {added} (streams on: {streamed})")
 
 
 def print_ledger(result: dict[str, Any]) -> None:
@@ -243,6 +255,35 @@ def print_ledger(result: dict[str, Any]) -> None:
                 f"  {page['page']}: {page['diem']['client']['median_ms'] / 1000:.1f} s, longer than the product's "
                 f"{timeout} s read timeout: with its own client settings this page answers 500 (the bench waits)"
             )
+
+
+def print_ussd(result: dict[str, Any]) -> None:
+    print(
+        f"\nUSSD session (POST /v1/channels/ussd, form-encoded, through the test client; {result['sessions']} "
+        "sessions timed; the gateway key cached): round trips against TARGETS.md"
+    )
+    rows = []
+    for screen in [*result["screens"], *result["other_screens"]]:
+        client = screen.get("client") or {}
+        rows.append(
+            [
+                repr(screen["text"]),
+                " + ".join(screen["calls"]),
+                str(screen["round_trips"]),
+                str(screen["target_round_trips"]),
+                _yes(screen["met"]),
+                f"{screen['read_units']:g}",
+                f"{screen['write_units']:g}",
+                fmt_ms(client.get("median_ms", float("nan"))),
+                fmt_ms(client.get("p90_ms", float("nan"))),
+            ]
+        )
+    headers = ["text", "diem calls", "RT", "target", "met", "RCU", "WCU", "p50 ms", "p90 ms"]
+    print(render_table(headers, rows, right={2, 3, 5, 6, 7, 8}))
+    print("\n  The session as a person sees it:")
+    for screen in result["screens"]:
+        print(f"\n  [{screen['text'] or 'dial *098#'}]")
+        print("    " + screen["screen"].replace("\n", "\n    "))
 
 
 def print_flash(result: dict[str, Any]) -> None:
@@ -353,7 +394,10 @@ def quietly(what: str, fn: Any) -> tuple[Any, str | None]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_environment()
-    from bench import flash_sale, ops
+    from bench import flash_sale, ops, scale
+
+    if args.parts:
+        return scale.main(args.parts, args.output)
 
     started = time.perf_counter()
     report: dict[str, Any] = {
@@ -367,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     server = None
     endpoint = args.endpoint
-    if not args.no_ops or not args.no_flash_sale or not args.no_ledger:
+    if not args.no_ops or not args.no_flash_sale or not args.no_ledger or not args.no_ussd:
         if endpoint is None:
             from dev import embedded_dynamodb
 
@@ -399,6 +443,15 @@ def main(argv: list[str] | None = None) -> int:
                 print_ledger(result)
             else:
                 print(f"\n{error}")
+        if not args.no_ussd:
+            from bench import ussd
+
+            result, error = quietly("ussd", lambda: ussd.run(endpoint))
+            report["ussd"] = result if result is not None else {"error": error}
+            if result is not None:
+                print_ussd(result)
+            else:
+                print(f"\n{error}")
         if not args.no_flash_sale:
             result, error = quietly(
                 "flash sale",
@@ -413,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
     if not args.no_package:
-        for name in ("package_size", "cold_start"):
+        for name in ("package_size", "cold_start", "events_latency"):
             print(f"\n== {name.replace('_', ' ')} ==")
             result, text = run_optional(name)
             if text:
@@ -422,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                 report[name] = {"skipped": text}
             else:
                 report[name] = {"returned": result if _jsonable(result) else repr(result), "output": text}
+    if not args.no_scale:
+        scale.run_parts(list(scale.PARTS), report)
     report["seconds"] = round(time.perf_counter() - started, 1)
     output = args.output
     os.makedirs(os.path.dirname(output), exist_ok=True)

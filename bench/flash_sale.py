@@ -69,26 +69,31 @@ LIMITS = (
     "not by DynamoDB: not a prediction of production throughput, and the 1-shard vs N-shard difference is noise",
     "(N shards even cost a little more per claim: up to 4 shards read). The 5,000 claims/s figure is the design's",
     "arithmetic: shards = ceil(peak / claims_per_shard_per_second), each shard well under the per-item limit.",
-    "A DynamoDB limits emulator in front of the engine (TARGETS.md, second release) is a later issue.",
+    "The DynamoDB limits emulator in front of the engine (python -m bench flash_emulated) measures those limits.",
 )
 
 
 def clone_subscribers(http: Http, raw: Any, prefix: str, count: int) -> list[str]:
     """One subscriber made through the API, then `count` copies of its item
-    written in batches: minutes of seeding saved. Each copy gets its own
-    msisdn, owner id and due-index keys (their shard derives from the msisdn),
-    exactly as diem would have written them."""
-    from chalicelib.points import service as points
-    from chalicelib.store import Subscriber
-
+    written in batches: minutes of seeding saved."""
     operator = bearer("operator", "bench-crm")
     template_msisdn = msisdn_for(0, series=98)
     seed_subscriber(http, operator, template_msisdn, SEED_POINTS, history=1)
-    table = prefix + "subscribers"
+    msisdns = [msisdn_for(n, series=98) for n in range(1, count + 1)]
+    copy_subscriber(raw, prefix + "subscribers", template_msisdn, msisdns)
+    return msisdns
+
+
+def copy_subscriber(raw: Any, table: str, template_msisdn: str, msisdns: list[str]) -> None:
+    """Copies of one subscriber's item, each with its own msisdn, owner id and
+    due-index keys (their shard derives from the msisdn), exactly as diem would
+    have written them; BatchWriteItem, 25 at a time."""
+    from chalicelib.points import service as points
+    from chalicelib.store import Subscriber
+
     (template,) = copy_items(raw, table, table, [{"msisdn": {"S": template_msisdn}}])
     activated_on = template["activated_on"]["S"]
-    msisdns = [msisdn_for(n, series=98) for n in range(1, count + 1)]
-    for start in range(0, count, 25):
+    for start in range(0, len(msisdns), 25):
         requests = []
         for m in msisdns[start : start + 25]:
             item = {**template, "msisdn": {"S": m}, "owner_id": {"S": f"{m}@{activated_on}"}}
@@ -106,7 +111,6 @@ def clone_subscribers(http: Http, raw: Any, prefix: str, count: int) -> list[str
         pending: dict[str, Any] = {table: requests}
         while pending:
             pending = raw.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-    return msisdns
 
 
 def conflict_probe(endpoint: str, table: str, threads: int = 32, each: int = 20) -> dict[str, Any]:

@@ -72,6 +72,13 @@ def count(name: str, value: int = 1) -> None:
     metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def measure(name: str, value: float, unit: str = "Seconds") -> None:
+    """Record a measured value (a lag in seconds, ...), flushed at the end of the invocation."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics().add_metric(name=name, unit=MetricUnit(unit), value=value)
+
+
 def flush() -> None:
     """Emit the invocation's metrics (nothing when none were counted)."""
     m = metrics()

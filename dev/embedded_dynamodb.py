@@ -71,6 +71,7 @@ __all__ = [
     "SerialisedDynamoDBMiddleware",
     "main",
     "spawn",
+    "spawn_module",
     "start",
 ]
 
@@ -264,9 +265,19 @@ class EngineProcess(_Stoppable):
 
 def spawn(port: int = 0, start_timeout_s: float = 60.0) -> EngineProcess:
     """Start the engine as `python -m dev.embedded_dynamodb` and wait for its endpoint."""
+    process, endpoint = spawn_module(
+        "dev.embedded_dynamodb", ["--port", str(port)], "embedded DynamoDB", start_timeout_s
+    )
+    return EngineProcess(process, endpoint)
+
+
+def spawn_module(
+    module: str, options: list[str], what: str, start_timeout_s: float
+) -> tuple[subprocess.Popen[str], str]:
+    """`python -m <module> <options>` whose first line of output is its endpoint; waits for it."""
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "dev.embedded_dynamodb", "--port", str(port)],
+        [sys.executable, "-m", module, *options],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -280,8 +291,8 @@ def spawn(port: int = 0, start_timeout_s: float = 60.0) -> EngineProcess:
     if not ready or not ready[0].startswith("http://"):
         process.kill()
         process.wait()
-        raise OSError(f"embedded DynamoDB did not start within {start_timeout_s} s")
-    return EngineProcess(process, ready[0])
+        raise OSError(f"{what} did not start within {start_timeout_s} s")
+    return process, ready[0]
 
 
 def main(argv: list[str] | None = None) -> int:

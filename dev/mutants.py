@@ -35,6 +35,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "chalicelib/vouchers/codes.py": ("tests/unit/test_codes.py",),
     "chalicelib/subscribers/msisdn.py": ("tests/unit/test_msisdn.py",),
     "chalicelib/store/kernel.py": ("tests/unit/test_kernel.py",),
+    "chalicelib/channels/menu.py": ("tests/channels/test_screens.py",),
+    "chalicelib/notify/gsm.py": ("tests/channels/test_screens.py",),
 }
 MIN_SCORE = 90.0
 REPORTS = ROOT / "out" / "mutants"

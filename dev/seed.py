@@ -28,6 +28,8 @@ class Demo:
     api_key: str | None = None
     campaign_id: str | None = None
     household_id: str | None = None
+    # channel gateways: channel -> key
+    gateway_keys: dict[str, str] = field(default_factory=dict)
 
 
 def create_tables() -> list[str]:
@@ -56,6 +58,7 @@ def seed() -> Demo:
     _profiles_and_points(demo)
     _partner_and_campaign(demo)
     _household(demo)
+    _gateways(demo)
     return demo
 
 
@@ -71,6 +74,15 @@ def _household(demo: Demo) -> None:
     households.set_can_spend(owner, demo.household_id, member, True, None)
     for msisdn, _, _, monthly in SUBSCRIBERS[:2]:
         points.accrue(f"demo-{msisdn}-pooled", msisdn, monthly, "mobile", clock.now() - timedelta(hours=1), None)
+
+
+def _gateways(demo: Demo) -> None:
+    """A USSD and an SMS gateway, as the operator registers them."""
+    from chalicelib.channels import gateways
+
+    for channel in ("ussd", "sms"):
+        made = gateways.create_gateway(f"Demo {channel.upper()} centre", channel, None).body
+        demo.gateway_keys[channel] = made["api_key"]
 
 
 def _partner_and_campaign(demo: Demo) -> None:
@@ -135,3 +147,22 @@ def print_demo(demo: Demo, base: str) -> None:
     print(f'  curl -s {base}/v1/subscribers/{subscriber}/ledger -H "Authorization: Bearer $SUBSCRIBER"')
     if demo.household_id:
         print(f'  curl -s {base}/v1/households/{demo.household_id} -H "Authorization: Bearer $SUBSCRIBER"')
+    if demo.gateway_keys:
+        print_channels(demo, base)
+
+
+def print_channels(demo: Demo, base: str) -> None:
+    ussd, sms = demo.gateway_keys["ussd"], demo.gateway_keys["sms"]
+    subscriber = demo.subscribers[0]
+    print("\nBasic phones")
+    print(f"  USSD gateway key: {ussd}")
+    print(f"  SMS gateway key:  {sms}")
+    print(
+        f"  curl -s {base}/v1/channels/ussd -H 'X-Gateway-Key: {ussd}'"
+        f" -d sessionId=demo-1 -d serviceCode='*098%23' -d phoneNumber={subscriber} -d text=2"
+    )
+    print(
+        f"  curl -s {base}/v1/channels/sms -H 'X-Gateway-Key: {sms}' -H 'Content-Type: application/json'"
+        f' -d \'{{"message_id": "demo-1", "from": "{subscriber}", "text": "DIEM"}}\''
+    )
+    print(f"  make ussd MSISDN={subscriber}   # dial the menu in this terminal")

@@ -54,10 +54,16 @@ def main() -> int:
         # the embedded engine serialises every request: under load its latency is tens
         # of times DynamoDB's, so contention is retried for longer here than in Lambda
         env.setdefault("DIEM_COMMIT_BUDGET_SECONDS", "20")
+        # outbound SMS (the SMS keywords' replies) go to a sink here that prints them
+        sms = _sms_sink(stack)
+        if sms:
+            env["DIEM_SMS_URL"] = sms
         os.environ.update(env)
         command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
         if os.environ.get("QUIET") == "1":
             command.append("--quiet")
+        if os.environ.get("EVENTS", "1") != "0":  # EVENTS=0 make run: no events pipeline
+            command.append("--events")
         api = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, start_new_session=True)
         stack.callback(_stop_group, api)
         signal.signal(signal.SIGTERM, lambda *_: (_stop_group(api), sys.exit(0)))
@@ -68,6 +74,8 @@ def main() -> int:
             demo = seed.seed() if seed_wanted else None
             base = f"http://127.0.0.1:{port}"
             print(f"\nDynamoDB (embedded engine): {endpoint}")
+            if sms:
+                print(f"SMS sink (outbound SMS are printed here): {sms}")
             if demo:
                 seed.print_demo(demo, base)
             if api.poll() is not None:
@@ -76,12 +84,38 @@ def main() -> int:
             assert api.stdin is not None
             api.stdin.write(b"go\n")
             api.stdin.flush()
+            _start_jobs(stack, endpoint)  # after the go: importing the app here must not delay the first 200
             return api.wait()
         except KeyboardInterrupt:
             print("\nstopping", flush=True)
             return 0
         except BrokenPipeError:  # the API stopped before it was told to answer
             return api.wait() or 1
+
+
+def _sms_sink(stack: ExitStack) -> str | None:
+    """A local SMS centre printing what is sent, unless DIEM_SMS_URL names one."""
+    if os.environ.get("DIEM_SMS_URL"):
+        return None
+    from dev import sms_sink
+
+    sink = sms_sink.start(echo=True)
+    stack.callback(sink.stop)
+    return sink.url
+
+
+# -- the scheduled jobs (dev/jobs.py): fired here at their cron times, as EventBridge would --
+
+
+def _start_jobs(stack: ExitStack, endpoint: str) -> None:
+    if os.environ.get("DIEM_LOCAL_JOBS", "1") == "0":
+        return
+    from dev import jobs
+
+    times = ", ".join(f"{name} {cron.to_string()}" for name, (cron, _) in sorted(jobs.schedules().items()))
+    print(f"\nScheduled jobs run here at their times (UTC): {times}")
+    print(f"  run them now: DIEM_DYNAMODB_ENDPOINT={endpoint} .venv/bin/python -m dev.jobs all")
+    stack.callback(jobs.LocalScheduler().start().stop)
 
 
 def _dev_secret() -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -56,19 +57,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         reporter.write_line(f"schemathesis seed: {seed} (replay with DIEM_SCHEMATHESIS_SEED={seed})")
 
 
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Lines a test recorded as `summary` (the machines' fault counts), from every xdist worker."""
+    if report.when == "call":
+        _SUMMARIES.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _SUMMARIES:
+        terminalreporter.write_line(line)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Make `--dist loadgroup` group by `xdist_group` on pytest 9.2: xdist 3.8 tags
     a grouped item by assigning `item._nodeid = "<id>@<group>"` (after which its
     scheduler groups on the suffix), but pytest 9.2 keeps the id in `item._id`,
     so the tag lands in an attribute nobody reads. Carry it over (runs after
-    xdist's hook; without xdist nothing is tagged)."""
+    xdist's hook; without xdist nothing is tagged). Then the machines go first."""
     from _pytest.nodeid import NodeId
 
     for item in items:
         tagged = item.__dict__.get("_nodeid")
         if isinstance(tagged, str) and tagged != item.nodeid and tagged.startswith(item.nodeid + "@"):
             item._id = NodeId.parse(tagged)
+    # the longest single tests (the machines at 200 examples, minutes each) are handed out
+    # first, so the other worker works through the rest meanwhile instead of waiting at the end
+    items.sort(key=lambda item: not getattr(item, "originalname", item.name).endswith("_invariants"))
 
 
 def _use(endpoint: str | None, prefix: str) -> None:
@@ -197,7 +215,10 @@ class Response:
         self.status_code: int = raw.status_code
         self.headers: dict[str, str] = raw.headers
         self.body: bytes = raw.body
-        self.data: Any = json.loads(raw.body) if raw.body else None
+        # a text reply (the USSD screens) is `text`; every other answer, errors included, is JSON
+        plain = raw.headers.get("Content-Type", "").startswith("text/plain")
+        self.text: str | None = raw.body.decode() if plain else None
+        self.data: Any = json.loads(raw.body) if raw.body and not plain else None
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -363,3 +384,75 @@ def other(tables: dict[str, str]) -> str:
 def uid() -> str:
     """A partition prefix no other test (nor an earlier run on a sandbox) uses."""
     return uuid.uuid4().hex[:12]
+
+
+# the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
+# fixtures live beside those tests; a second conftest.py there would shadow this one
+pytest_plugins = ["channels.world"]
+# -- the events pipeline's tests (tests/events): a moving clock, the local pipeline, receivers
+
+
+T0 = datetime(2026, 11, 10, 3, 0, tzinfo=UTC)  # 10:00 in Ha Noi: outside the quiet hours
+
+
+class MovingClock:
+    """`chalicelib.clock` frozen at `start`, moved only by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        clock.set_now(lambda: self.now)
+
+    def advance(self, seconds: float = 0, **kw: float) -> datetime:
+        self.now += timedelta(seconds=seconds, **kw)
+        return self.now
+
+    def to(self, instant: datetime) -> datetime:
+        self.now = max(self.now, instant)
+        return self.now
+
+
+@pytest.fixture
+def moving() -> MovingClock:
+    """`chalicelib.clock` at T0, moved only by the test."""
+    return MovingClock(T0)
+
+
+@pytest.fixture
+def pump(engine_tables: str, sink: Any) -> Iterator[Any]:
+    """The local pipeline (dev.events.Pump: the product's handlers) on the engine's fresh tables;
+    notification SMS go to `sink` (an SMS centre on 127.0.0.1)."""
+    from dev.events import Pump
+
+    made = Pump()
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+def fast_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver that answers after 0.3 s has timed out (the contract's 10 s, scaled down)."""
+    import dataclasses
+
+    monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), webhook_timeout_seconds=0.3))
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Any]]:
+    """Started receivers, stopped after the test: `receivers.append(Receiver(...).start())`."""
+    made: list[Any] = []
+    yield made
+    for receiver in made:
+        receiver.stop()
+
+
+@pytest.fixture
+def no_dns() -> Iterator[None]:
+    """No name is resolved: a test that would send DNS traffic fails instead."""
+    from chalicelib.webhooks import urls
+
+    def refuse(host: str, port: int) -> list[str]:
+        raise AssertionError(f"a test tried to resolve {host}")
+
+    urls.use_resolver(refuse)
+    yield
+    urls.use_resolver(None)

@@ -40,6 +40,7 @@ class LocalApi:
     process: subprocess.Popen[str]
     output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=2000))
     ids: dict[str, Any] = field(default_factory=dict)
+    secret: str = SECRET
 
     @property
     def base(self) -> str:
@@ -52,7 +53,7 @@ class LocalApi:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def token(self, role: str, subject: str) -> str:
-        return mint_token(role, subject, 3600, SECRET)
+        return mint_token(role, subject, 3600, self.secret)
 
     def call(self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = None) -> Any:
         """One request on a connection of its own; the status and the decoded JSON body."""
@@ -87,6 +88,9 @@ def _demo_ids(text: str) -> dict[str, Any]:
         ("partner_id", r"partner:\s+(\S+)"),
         ("api_key", r"API key:\s+(\S+)"),
         ("campaign_id", r"campaign:\s+(\S+)"),
+        ("dynamodb", r"DynamoDB \(embedded engine\):\s+(\S+)"),
+        ("ussd_key", r"USSD gateway key:\s+(\S+)"),
+        ("sms_key", r"SMS gateway key:\s+(\S+)"),
     ):
         match = re.search(pattern, text)
         assert match, f"dev.serve did not print the demo {name}:\n{text}"
@@ -110,10 +114,10 @@ def _health(api: LocalApi) -> int | None:
         conn.close()
 
 
-def start() -> LocalApi:
+def start(secret: str = SECRET) -> LocalApi:
     """Start `python -m dev.serve` (what `make run` runs) and wait for its first 200."""
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DB_PORT": "0", "DIEM_JWT_SECRET": SECRET}
+    env = {**os.environ, "PORT": str(port), "DB_PORT": "0", "DIEM_JWT_SECRET": secret}
     for name in ("DIEM_DYNAMODB_ENDPOINT", "DIEM_TABLE_PREFIX", "SEED", "QUIET"):
         env.pop(name, None)
     process = subprocess.Popen(
@@ -126,7 +130,7 @@ def start() -> LocalApi:
         text=True,
         start_new_session=True,
     )
-    api = LocalApi(port, process)
+    api = LocalApi(port, process, secret=secret)
     threading.Thread(target=_drain, args=(api,), daemon=True).start()
     deadline = time.monotonic() + READY_SECONDS
     try:

@@ -6,13 +6,20 @@ A route in `app.py` is declared with `Api.route(...)` and receives a `Call`;
 it calls one service function and returns a body (or a `Reply`).
 
 Before any handler runs, in this order:
-1. authentication (401): the bearer token or the partner's API key;
-2. the role (403): the caller's role is one of the route's `roles`;
+1. authentication (401): the bearer token, the partner's API key or a channel
+   gateway's key (`X-Gateway-Key`, role `gateway`);
+2. the role (403): the caller's role is one of the route's `roles`, and a
+   gateway's key is for the route's `channel`;
 3. ownership (404): a route whose path names a subscriber (`{msisdn}`) must
    declare `owner="msisdn"`; a subscriber calling it with another MSISDN gets
    404 NOT_FOUND (whether that number exists is not revealed), an operator
    passes. A route with `{msisdn}` and no `owner` fails at import;
-4. the body (400): strict UTF-8 JSON, see `parse_json`.
+4. the body (400): strict UTF-8 JSON (`parse_json`), or for a route declared
+   `body_format="form"` a strict `application/x-www-form-urlencoded` form
+   (`parse_form`), validated by the same strict models either way.
+
+A route declared `reply="text"` returns a `str`, answered as
+`text/plain; charset=utf-8`; its errors keep the JSON error shape.
 
 Errors: a `DiemError` is answered with its catalogue status (chalicelib.errors)
 in the error shape, 429 and 503 with `Retry-After`; DynamoDB throttling that
@@ -35,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice, Response
 
 from chalicelib import clock, config, idempotency, observability
-from chalicelib.auth import ROLES, Principal, acting, authenticate_bearer, partner_for_key
+from chalicelib.auth import ROLES, Principal, acting, authenticate_bearer, gateway_for_key, partner_for_key
 from chalicelib.errors import RETRYABLE_STATUSES, DiemError, Forbidden, NotFound, Unauthenticated, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 
@@ -43,6 +50,10 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 JSON = {"Content-Type": "application/json"}
+FORM = "application/x-www-form-urlencoded"
+TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+BODY_FORMATS = ("json", "form")
+REPLY_FORMATS = ("json", "text")
 _ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "*/*"]
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 # refusals an on-call engineer watches, as metric names
@@ -79,6 +90,12 @@ class RouteSpec:
     metric: str | None = None
     # the path parameter naming the subscriber whose data this is ("msisdn")
     owner: str | None = None
+    # "json" or "form" (application/x-www-form-urlencoded)
+    body_format: str = "json"
+    # "json" or "text" (the handler returns a str, answered as text/plain)
+    reply: str = "json"
+    # a gateway route: the channel its key must be for ("ussd" or "sms")
+    channel: str | None = None
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -96,6 +113,11 @@ class RouteSpec:
     def auth(self) -> str | None:
         if not self.roles:
             return None
+        if self.roles == ("gateway",):
+            return "gateway_key"
+        if "partner" in self.roles and len(self.roles) > 1:
+            # a partner's API key or a bearer token (API.md's webhooks and events: operator, partner)
+            return "either"
         return "api_key" if self.roles == ("partner",) else "bearer"
 
 
@@ -240,11 +262,11 @@ _MAX_INTEGER_DIGITS = 19
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]], what: str = "key") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValidationError(f"Request body repeats the key {key[:40]!r}.")
+            raise ValidationError(f"Request body repeats the {what} {key[:40]!r}.")
         out[key] = value
     return out
 
@@ -315,6 +337,38 @@ def parse_json(raw: bytes | str) -> Any:
     return value
 
 
+MAX_FORM_FIELDS = 16
+
+
+def parse_form(raw: bytes | str, content_type: str | None) -> dict[str, str]:
+    """A request body as an `application/x-www-form-urlencoded` form, strictly:
+    that content type (a charset, if given, UTF-8), UTF-8 after percent-decoding,
+    every field `name=value` (`a&&b` or `a` alone is malformed), at most
+    MAX_FORM_FIELDS fields, and no repeated name (which one would win?). Empty
+    values are kept (USSD's first `text` is empty). Anything else is a 400."""
+    from urllib.parse import parse_qsl
+
+    media, _, parameters = (content_type or "").partition(";")
+    if media.strip().lower() != FORM:
+        raise ValidationError(f"Request body must be {FORM}.")
+    charset = parameters.strip().lower().removeprefix("charset=").strip('"')
+    if parameters.strip() and charset not in ("utf-8", "utf8"):
+        raise ValidationError("A form body must be UTF-8.")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError("Request body is not a valid UTF-8 form.") from None
+    return _no_duplicate_keys(pairs, "field")
+
+
 def not_in_future(instant: datetime, name: str) -> datetime:
     """400 if a caller's timestamp is later than now plus the allowed clock skew
     (DIEM_MAX_CLOCK_SKEW_SECONDS, 5 minutes by default)."""
@@ -366,6 +420,9 @@ class Api:
         errors: tuple[int, ...] = (),
         extra_statuses: tuple[int, ...] = (),
         metric: str | None = None,
+        body_format: str = "json",
+        reply: str = "json",
+        channel: str | None = None,
     ) -> Callable[[Callable[[Call], Any]], Callable[..., Response]]:
         def decorator(handler: Callable[[Call], Any]) -> Callable[..., Response]:
             spec = RouteSpec(
@@ -383,6 +440,9 @@ class Api:
                 extra_statuses=extra_statuses,
                 metric=metric,
                 owner=owner,
+                body_format=body_format,
+                reply=reply,
+                channel=channel,
             )
             self._check_declaration(spec)
             self.specs.append(spec)
@@ -417,9 +477,16 @@ class Api:
         unknown_roles = set(spec.roles) - set(ROLES)
         if unknown_roles:
             raise RouteDeclarationError(f"{where}: unknown role(s) {sorted(unknown_roles)}.")
-        if "partner" in spec.roles and len(spec.roles) > 1:
-            # e.g. API.md's webhooks (operator, partner): teach _authenticate to take either credential first
-            raise RouteDeclarationError(f"{where}: a route takes an API key (partner) or a bearer token, not both yet.")
+        if spec.auth == "either" and spec.owner is not None:
+            raise RouteDeclarationError(f"{where}: an owned route must take a bearer token only.")
+        if "gateway" in spec.roles and (len(spec.roles) > 1 or spec.channel is None):
+            raise RouteDeclarationError(f"{where}: a gateway route takes gateway keys only, for one declared channel.")
+        if spec.channel is not None and spec.roles != ("gateway",):
+            raise RouteDeclarationError(f"{where}: only a gateway route declares a channel.")
+        if spec.body_format not in BODY_FORMATS or spec.reply not in REPLY_FORMATS:
+            raise RouteDeclarationError(f"{where}: body_format is one of {BODY_FORMATS}, reply one of {REPLY_FORMATS}.")
+        if spec.body_format == "form" and spec.body_name is None:
+            raise RouteDeclarationError(f"{where}: a form route declares the model of its form.")
         if any(s.method == spec.method and s.path == spec.path for s in self.specs):
             raise RouteDeclarationError(f"{where} is declared twice.")
 
@@ -439,6 +506,12 @@ class Api:
                 observability.count(spec.metric)
             if isinstance(result, Response):
                 return result
+            if spec.reply == "text":
+                if not isinstance(result, str):
+                    raise TypeError(f"{spec.operation_id} is declared reply='text', returned {type(result).__name__}")
+                return Response(body=result, status_code=spec.status, headers={**TEXT})
+            if isinstance(result, Reply) and result.status == 204:
+                return Response(body="", status_code=204, headers={})
             if isinstance(result, Reply):
                 return _json_response(result.status, result.body)
             return _json_response(spec.status, result)
@@ -455,8 +528,15 @@ class Api:
         if spec.auth is None:
             return None
         headers = request.headers
-        if spec.auth == "api_key":
+        if spec.auth == "either" and not headers.get("authorization") and headers.get("x-api-key"):
             principal = partner_for_key(headers.get("x-api-key"))
+        elif spec.auth == "either":
+            # no gateway authorizer on these routes (it would refuse a partner's key): verified here
+            principal = authenticate_bearer(headers.get("authorization"))
+        elif spec.auth == "api_key":
+            principal = partner_for_key(headers.get("x-api-key"))
+        elif spec.auth == "gateway_key":
+            principal = gateway_for_key(headers.get("x-gateway-key"))
         else:
             context = (request.context or {}).get("authorizer") or {}
             if context.get("auth_error"):
@@ -464,6 +544,8 @@ class Api:
             principal = Principal.from_context(context) or authenticate_bearer(headers.get("authorization"))
         if principal.role not in spec.roles:
             raise Forbidden("This role may not call this operation.")
+        if spec.channel is not None and principal.channel != spec.channel:
+            raise Forbidden(f"This gateway key is for {principal.channel}, not {spec.channel}.")
         return principal
 
     def _parse(
@@ -476,12 +558,14 @@ class Api:
             from pydantic import ValidationError as PydanticError
 
             payload: Any
-            if raw.strip():
+            if not raw.strip() and not spec.body_optional:
+                raise ValidationError(f"A {'form' if spec.body_format == 'form' else 'JSON'} request body is required.")
+            if spec.body_format == "form":
+                payload = parse_form(raw, request.headers.get("content-type"))
+            elif raw.strip():
                 payload = parse_json(raw)
-            elif spec.body_optional:
-                payload = {}
             else:
-                raise ValidationError("A JSON request body is required.")
+                payload = {}
             if not isinstance(payload, dict):
                 raise ValidationError("Request body must be a JSON object.")
             try:
@@ -496,7 +580,9 @@ class Api:
         if unknown:
             raise ValidationError(f"Unknown query parameter(s): {', '.join(sorted(unknown))}.")
         idem = None
-        if spec.method in MUTATING and principal is not None:
+        # a gateway's requests are deduplicated by their own ids (USSD session and
+        # input, an SMS's message_id), not by an Idempotency-Key
+        if spec.method in MUTATING and principal is not None and spec.auth != "gateway_key":
             scope = f"{principal.role}:{principal.subject}:{spec.method} {spec.path}"
             payload_for_hash = {
                 "params": params,
@@ -562,6 +648,7 @@ __all__ = [
     "is_throttling",
     "not_in_future",
     "page_params",
+    "parse_form",
     "parse_json",
     "unexpected_error_response",
 ]

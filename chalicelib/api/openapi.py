@@ -73,6 +73,20 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+_MEDIA = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+# what a route declared reply="text" answers (the USSD callback: a screen)
+_TEXT_REPLY = {
+    "text/plain": {
+        "schema": {
+            "type": "string",
+            "pattern": "^(CON|END) ",
+            "description": "A screen: `CON ` (the session continues) or `END ` (it ends), then at most 182 "
+            "characters of the GSM 03.38 default alphabet.",
+        }
+    }
+}
+
+
 def _headers(status: int) -> dict[str, Any]:
     names = ["X-Correlation-Id", *(["Retry-After"] if status in _RETRY_STATUSES else [])]
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
@@ -93,6 +107,8 @@ def _security(spec: RouteSpec) -> list[dict[str, list[str]]]:
         return []
     if spec.roles == ("gateway",):
         return [{"gatewayKey": []}]
+    if spec.auth == "either":
+        return [{"bearer": []}, {"apiKey": []}]
     return [{"apiKey": []}] if spec.auth == "api_key" else [{"bearer": []}]
 
 
@@ -115,7 +131,8 @@ def _parameters(spec: RouteSpec, enums: dict[frozenset[str], str]) -> list[dict[
             schema = {"$ref": _REF.format(model=named)}
         text = q.description or _QUERY_TEXT.get(q.name) or f"The {q.name.replace('_', ' ')}."
         parameters.append({"name": q.name, "in": "query", "required": False, "schema": schema, "description": text})
-    if spec.method in MUTATING:
+    if spec.method in MUTATING and spec.auth != "gateway_key":
+        # a gateway's requests are deduplicated by their own ids (sessionId and text, message_id)
         parameters.append(
             {
                 "name": "Idempotency-Key",
@@ -144,11 +161,15 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
     if parameters:
         op["parameters"] = parameters
     if spec.body is not None:
-        op["requestBody"] = {"required": not spec.body_optional, "content": _json(_ref(spec.body))}
+        media = _MEDIA[spec.body_format]
+        op["requestBody"] = {"required": not spec.body_optional, "content": {media: {"schema": _ref(spec.body)}}}
     # the one reply without a model is this document itself
     free = {"type": "object", "additionalProperties": True, "description": "An OpenAPI 3.1 document."}
-    success = _json(_ref(spec.response) if spec.response else free)
+    success = _TEXT_REPLY if spec.reply == "text" else _json(_ref(spec.response) if spec.response else free)
     for status in (spec.status, *spec.extra_statuses):
+        if status == 204:
+            op["responses"]["204"] = {"description": "Done; no content.", "headers": _headers(status)}
+            continue
         op["responses"][str(status)] = {"description": "Success", "headers": _headers(status), "content": success}
     statuses = set(spec.errors) | {500}
     if spec.body is not None or spec.query or "{" in spec.path or spec.method in MUTATING:
@@ -157,8 +178,10 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
         statuses |= {401, 403, 503}
     if spec.method in MUTATING and spec.roles:
         statuses |= {409, 422}
-    if spec.auth == "api_key":
+    if spec.auth in ("api_key", "either"):
         statuses.add(429)
+    if spec.auth == "gateway_key":
+        statuses -= {409, 422} if spec.reply == "text" else set()
     for status in sorted(statuses):
         op["responses"][str(status)] = {
             "description": error_text(status),

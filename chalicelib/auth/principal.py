@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 
-ROLES = ("subscriber", "marketer", "operator", "partner")
+ROLES = ("subscriber", "marketer", "operator", "partner", "gateway")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Principal:
     # when the bearer token expires (`exp`): a verdict cached by the gateway's
     # authorizer must not outlive its token
     expires_at: datetime | None = None
+    # a channel gateway's channel ("ussd" or "sms"); None for every other principal
+    channel: str | None = None
 
     def to_context(self) -> dict[str, str]:
         """The authorizer's context (API Gateway passes strings, numbers and booleans)."""

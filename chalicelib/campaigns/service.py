@@ -279,6 +279,15 @@ def offers(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
     return {"items": offer_bodies(shown), "next_cursor": result["next_cursor"]}
 
 
+def catalogue(limit: int) -> list[Campaign]:
+    """The newest `limit` active campaigns inside their window, from one Query
+    page (eligibility is for the caller to apply, `profile` + `rules.ineligibility`):
+    what a channel with no room for paging cursors lists."""
+    now_iso = clock.iso(clock.now())
+    found = Campaign.by_status.query("active", scan_index_forward=False, limit=limit, page_size=limit)
+    return [c for c in found if campaign_rules.claimable(c.status, c.starts_at, c.ends_at, now_iso)]
+
+
 # -- what a subscriber sees of a campaign ----------------------------------------
 
 # an offer is "few left" when at most this share of its inventory remains (and

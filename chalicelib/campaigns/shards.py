@@ -13,12 +13,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from chalicelib import store
 from chalicelib.errors import Conflict
 from chalicelib.store import Counter
+from chalicelib.store.transact import Throttled
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -114,12 +115,13 @@ def reversed_op(campaign_id: str, shard: int) -> store.Op:
 # -- reads -------------------------------------------------------------------
 
 
-def read(campaign_id: str, shards: Iterable[int]) -> dict[int, Counter]:
-    """The shards that exist among `shards`, in one BatchGetItem."""
+def read(campaign_id: str, shards: Iterable[int], hot_ok: bool = False) -> dict[int, Counter]:
+    """The shards that exist among `shards`, in one BatchGetItem; with `hot_ok`,
+    a shard DynamoDB is throttling is left out instead of read again."""
     keys = {n: (Counter, stock_key(campaign_id, n), None) for n in shards}
     if not keys:
         return {}
-    found = store.batch_get(keys.values())
+    found = store.batch_get(keys.values(), optional=list(keys.values()) if hot_ok else ())
     return {n: item for n, key in keys.items() if (item := found[key]) is not None}
 
 
@@ -169,18 +171,35 @@ def sample(campaign_id: str, shards: int | None) -> list[int]:
     return random.sample(candidates, min(SAMPLE, len(candidates)))
 
 
-def choose(campaign_id: str, shards: int, seen: dict[int, Counter]) -> int:
+def choose(campaign_id: str, shards: int, seen: dict[int, Counter], unread: Collection[int] = ()) -> int:
     """A random shard with stock among those read; if none has any, read the
     shards not read yet (skipping those seen empty within the last second).
-    SOLD_OUT only when every shard is empty."""
+    SOLD_OUT only when every shard is empty; while some could not be read
+    (`unread`: throttled), the claim is throttled too, not sold out."""
     now = time.monotonic()
     with_stock = _with_stock(campaign_id, seen)
     if not with_stock:
-        rest = [n for n in range(shards) if n not in seen and not _known_empty(campaign_id, n, now)]
-        with_stock = _with_stock(campaign_id, read(campaign_id, rest))
+        rest = [n for n in range(shards) if n not in seen and n not in unread and not _known_empty(campaign_id, n, now)]
+        found = read(campaign_id, rest, hot_ok=True)
+        with_stock = _with_stock(campaign_id, found)
+        if not with_stock and (unread or len(found) < len(rest)):
+            raise Throttled("inventory shards too hot to read")
     if not with_stock:
         raise Conflict("This campaign has no vouchers left.", "SOLD_OUT")
     return random.choice(with_stock)
+
+
+def another(campaign_id: str, shards: int, seen: dict[int, Counter], tried: list[int]) -> int | None:
+    """A shard to move a claim to when the ones it `tried` were contended (a
+    transaction conflict or throttling on them): one read with stock first,
+    else any not seen empty lately (its `stock > 0` condition is checked by the
+    commit anyway); None once every shard was tried."""
+    now = time.monotonic()
+    read = [n for n, item in seen.items() if n not in tried and int(item.stock or 0) > 0]
+    if read:
+        return random.choice(read)
+    rest = [n for n in range(shards) if n not in tried and n not in seen and not _known_empty(campaign_id, n, now)]
+    return random.choice(rest) if rest else None
 
 
 def _with_stock(campaign_id: str, items: dict[int, Counter]) -> list[int]:

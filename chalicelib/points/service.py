@@ -252,9 +252,9 @@ def view(msisdn: str) -> dict[str, Any]:
 
 
 def view_of(item: Subscriber) -> dict[str, Any]:
-    """The points screen of the subscriber item `item`, as read."""
-    today = clock.today()
+    """The points screen of a subscriber item already read (`view` without the read)."""
     msisdn = item.msisdn
+    today = clock.today()
     account = to_account(item).effective(today)
     rank_points = account.rank_points(today)
     above, needed = tiers.next_tier(account.tier.tier, rank_points)

@@ -23,7 +23,10 @@ kernel then
    business refusal, a reply, or "stale: decide again");
 5. retries stale reads, conflicts and throttling (of the commit, or of a read
    `decide` made: a timeout, a dropped connection, a server error) with fresh
-   reads and jittered exponential backoff, within a time budget, then answers 503.
+   reads and jittered exponential backoff, within a time budget, then answers 503;
+   a cancellation made only of conflicts or throttling may instead be sent at
+   once as the plan's `retarget` of it (the same request, its contended writes
+   moved to other items: a flash sale's claim moves to another inventory shard).
 
 A refusal raised by `decide` on a keyed request reads the record once: a
 replay of a request that succeeded answers as it did, even when deciding again
@@ -77,6 +80,11 @@ class Plan:
     # what a replay with the same Idempotency-Key answers (default: `reply`;
     # a reply carrying a secret stores it without the secret)
     stored: Reply | None = None
+    # given the labels that met a conflict or throttling (and nothing else), the
+    # same decision with those writes moved to other items, or None (send it again).
+    # Its conditions must still make an already committed attempt of this request
+    # fail (the voucher code and the balance's seq do), so it commits at most once.
+    retarget: Callable[[frozenset[str]], Plan | None] | None = None
 
 
 def stamp_of(item: dict[str, Any] | None) -> str:
@@ -167,12 +175,25 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
     ops: list[Op] | None = None  # the attempt to send again, or None: decide
     stamp = ""
     deadline = time.monotonic() + config.settings().commit_budget_seconds
+
+    def prepare(plan: Plan) -> list[Op]:
+        """The attempt's writes, stamped (one stamp and token per attempt prepared)."""
+        nonlocal stamp, unknown
+        writes = list(plan.writes)
+        if idem is not None:
+            writes.append(idempotency.record_op(idem, plan.stored or plan.reply))
+        stamp, unknown = f"{request}.{len(replies)}", 0
+        replies[stamp] = plan.reply
+        return [_stamped(op, stamp) for op in writes]
+
+    moved = False  # the attempt about to go was retargeted to other items: no wait
     for turn in range(attempts):
         if turn and time.monotonic() > deadline:
             break
         # the first decision from a cancellation's items goes at once: they are the newest state
-        if turn and (ops is not None or not fresh or turn > 1):
+        if turn and not moved and (ops is not None or not fresh or turn > 1):
             _backoff(turn)
+        moved = False
         if ops is None:
             try:
                 plan = decide(fresh)
@@ -193,14 +214,9 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
                     raise
                 fresh = {}  # a read timed out or was throttled: decide again after a backoff
                 continue
-            writes = list(plan.writes)
-            if idem is not None:
-                writes.append(idempotency.record_op(idem, plan.stored or plan.reply))
-            if not writes:
+            if not plan.writes and idem is None:
                 return plan.reply
-            stamp, unknown = f"{request}.{turn}", 0
-            replies[stamp] = plan.reply
-            ops = [_stamped(op, stamp) for op in writes]
+            ops = prepare(plan)
         try:
             send(ops, _token(stamp))
             return replies[stamp]
@@ -218,9 +234,14 @@ def run(decide: Callable[[Fresh], Plan], idem: Idempotency | None = None, *, att
                 return replies[mine]
             in_progress = cancelled.code(idempotency.LABEL) == "TransactionConflict"
             if not any(code == "ConditionalCheckFailed" for code, _ in cancelled.reasons.values()):
-                if cancelled.retryable:
-                    continue  # conflicts and throttles only: the same attempt again
-                raise
+                if not cancelled.retryable:
+                    raise
+                # conflicts and throttles only: the same attempt again, or moved elsewhere
+                hot = frozenset(cancelled.reasons) - {idempotency.LABEL}
+                again = plan.retarget(hot) if plan.retarget is not None and hot else None
+                if again is not None:
+                    plan, ops, moved = again, prepare(again), True
+                continue
             if idem is not None and cancelled.failed(idempotency.LABEL):
                 stored = idempotency.from_raw(cancelled.old_item(idempotency.LABEL), idem)
                 if stored is not None:

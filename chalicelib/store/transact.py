@@ -11,12 +11,15 @@ plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -112,11 +115,29 @@ def check(
     condition: Condition,
     label: str,
 ) -> Op:
+    return _conditional("ConditionCheck", model_cls, hash_key, range_key, condition, label)
+
+
+def _conditional(
+    kind: str, model_cls: type[Model], hash_key: Any, range_key: Any, condition: Condition, label: str
+) -> Op:
     bind()
     kwargs = pynamo.operation_kwargs(
         model_cls, hash_key, range_key, condition=condition, return_values_on_condition_failure=_FAIL_VALUES
     )
-    return Op({"ConditionCheck": kwargs}, label)
+    return Op({kind: kwargs}, label)
+
+
+def delete(
+    model_cls: type[Model],
+    hash_key: Any,
+    range_key: Any = None,
+    *,
+    condition: Condition,
+    label: str,
+) -> Op:
+    """Delete one item, only if `condition` holds (a webhook endpoint removed by its owner)."""
+    return _conditional("Delete", model_cls, hash_key, range_key, condition, label)
 
 
 def error_code(exc: BaseException) -> str:
@@ -127,6 +148,18 @@ def error_code(exc: BaseException) -> str:
     return str(cause or "")
 
 
+def conditional_write(write: Callable[[], object]) -> bool:
+    """Run one single-item write of a model (`item.save(condition=...)`,
+    `item.update(..., condition=...)`); False if its condition failed."""
+    try:
+        write()
+    except (PutError, UpdateError) as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def transient(exc: BaseException) -> bool:
     """Whether a read's failure is worth trying again: a timeout, a dropped
     connection, throttling or a server error (also wrapped by PynamoDB)."""
@@ -134,7 +167,7 @@ def transient(exc: BaseException) -> bool:
     for _ in range(4):  # PynamoDB wraps the botocore error as its `cause`
         if seen is None:
             return False
-        if isinstance(seen, HTTPClientError | BotocoreConnectionError):
+        if isinstance(seen, HTTPClientError | BotocoreConnectionError | Throttled):
             return True
         code = error_code(seen)
         if code in THROTTLING_CODES or code in _AMBIGUOUS_CODES:
@@ -176,9 +209,14 @@ def send(ops: Sequence[Op], token: str | None = None) -> None:
 
 
 def batch_get(
-    keys: Iterable[tuple[type[M], Any, Any]], consistent: bool = True
+    keys: Iterable[tuple[type[M], Any, Any]],
+    consistent: bool = True,
+    optional: Collection[tuple[type[M], Any, Any]] = (),
 ) -> dict[tuple[type[M], Any, Any], M | None]:
-    """Read items of several tables in one BatchGetItem (retrying unprocessed keys)."""
+    """Read items of several tables in one BatchGetItem, asking again (with a
+    jittered backoff) for the keys DynamoDB left unprocessed, except those in
+    `optional`: an item too hot to read now comes back None, as if absent (the
+    caller can do without it: a claim reads other inventory shards)."""
     bind()
     wanted = list(dict.fromkeys(keys))
     request: dict[str, dict[str, Any]] = {}
@@ -193,17 +231,43 @@ def batch_get(
         lookup[(table, _key_repr(raw_key))] = key
     found: dict[tuple[type[M], Any, Any], M | None] = dict.fromkeys(wanted)
     for chunk in _chunks(request, _BATCH_GET_LIMIT):
-        while chunk:
+        for round_ in range(_UNPROCESSED_ROUNDS + 1):
+            if round_:  # keys left unprocessed (throttled): back off before asking again, as DynamoDB asks
+                time.sleep(random.uniform(0, _UNPROCESSED_BACKOFF_SECONDS * 2**round_))
             response = client().batch_get_item(RequestItems=chunk)
             for table, items in response.get("Responses", {}).items():
                 for item in items:
                     key = lookup[(table, _key_repr({n: item[n] for n in key_names[table]}))]
                     found[key] = key[0].from_raw_data(item)
-            chunk = response.get("UnprocessedKeys") or {}
+            chunk = _still_wanted(response.get("UnprocessedKeys") or {}, lookup, optional)
+            if not chunk:
+                break
+        else:
+            raise Throttled("BatchGetItem left keys unprocessed")
     return found
 
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+# a read left partly unprocessed is asked again this many times (jittered, growing
+# waits: up to 20, 40, 80 ms), then the caller sees it as throttled
+_UNPROCESSED_ROUNDS = 3
+_UNPROCESSED_BACKOFF_SECONDS = 0.01
+
+
+def _still_wanted(
+    unprocessed: dict[str, dict[str, Any]],
+    lookup: dict[tuple[str, str], Any],
+    optional: Collection[Any],
+) -> dict[str, dict[str, Any]]:
+    """The unprocessed keys to ask for again: all but the optional ones."""
+    if not optional:
+        return unprocessed
+    wanted: dict[str, dict[str, Any]] = {}
+    for table, spec in unprocessed.items():
+        keys = [k for k in spec.get("Keys") or [] if lookup[(table, _key_repr(k))] not in optional]
+        if keys:
+            wanted[table] = {**spec, "Keys": keys}
+    return wanted
 
 
 def _chunks(request: dict[str, dict[str, Any]], size: int) -> list[dict[str, dict[str, Any]]]:

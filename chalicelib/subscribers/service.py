@@ -219,3 +219,27 @@ def _recycle(current: Subscriber, profile: dict[str, Any], activated_on: date, t
     ops.append(store.put(item, condition=Subscriber.seq == old.seq, label=points.BALANCE))
     # a voucher redeemed or expired meanwhile: decided again (every failure is a stale read)
     return store.Plan(ops, Reply(200, profile_body(item)))
+
+
+# -- channels: notification SMS on or off (TC / DK) ---------------------------------
+
+
+def sms_opt_out_op(item: Subscriber, opted_out: bool) -> store.Op | None:
+    """The write that makes `TC` (opted_out) or `DK` true of the owner read as
+    `item`, or None if it is so already. Conditional on that owner and on the
+    flag as read (a number recycled, or the flag changed, meanwhile: decided
+    again); the balance's `seq` is left alone, so it races no points change.
+    Labelled as the subscriber item (`points.BALANCE`)."""
+    if opted_out == (item.sms_opt_out_at is not None):
+        return None
+    as_read = (
+        Subscriber.sms_opt_out_at.does_not_exist() if opted_out else Subscriber.sms_opt_out_at == item.sms_opt_out_at
+    )
+    action = Subscriber.sms_opt_out_at.set(clock.iso(clock.now())) if opted_out else Subscriber.sms_opt_out_at.remove()
+    return store.update(
+        Subscriber,
+        item.msisdn,
+        actions=[action],
+        condition=(Subscriber.owner_id == item.owner_id) & as_read,
+        label=points.BALANCE,
+    )

@@ -48,14 +48,19 @@ def issue(
     source: str,
     render: Render,
     idem: Idempotency | None,
+    owner_id: str | None = None,
 ) -> Reply:
-    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts."""
+    """Issue one voucher of `campaign_id` to `msisdn`, retrying real conflicts.
+    With `owner_id`, only while the number still has that owner (a USSD session
+    begun before the number was recycled claims nothing for the new owner)."""
     if not campaign_id or len(campaign_id) > campaigns.MAX_ID_LENGTH:
         raise NotFound("No such campaign.")
     code = [codes.new_code()]
 
     return store.run(
-        lambda _: _plan(msisdn, campaign_id, free, source, render, code), idem, attempts=rules().claim_max_attempts
+        lambda _: _plan(msisdn, campaign_id, free, source, render, code, owner_id),
+        idem,
+        attempts=rules().claim_max_attempts,
     )
 
 
@@ -67,6 +72,7 @@ class _Read:
     subscriber: Subscriber
     counter: Counter | None
     shards: dict[int, Counter]
+    unread: frozenset[int]  # sampled shards too hot to read now
 
 
 def _read(msisdn: str, campaign_id: str) -> _Read:
@@ -79,7 +85,8 @@ def _read(msisdn: str, campaign_id: str) -> _Read:
     shard_keys = {n: (Counter, shards.stock_key(campaign_id, n), None) for n in sampled}
     keys: list[tuple[Any, Any, Any]] = [subscriber_key, counter_key, *shard_keys.values()]
     keys += [campaign_key] if campaign is None else []
-    found = store.batch_get(keys)
+    # a shard too hot to read now is skipped (the claim takes another): only it may come back unread
+    found = store.batch_get(keys, optional=list(shard_keys.values()))
     if campaign is None:
         campaign = found[campaign_key]
         if campaign is None:
@@ -90,14 +97,18 @@ def _read(msisdn: str, campaign_id: str) -> _Read:
         raise NotFound("No such subscriber.")
     refuse_stale_token(msisdn, date.fromisoformat(subscriber.activated_on))
     seen = {n: item for n, key in shard_keys.items() if (item := found[key]) is not None}
-    return _Read(campaign, subscriber, found[counter_key], seen)
+    return _Read(campaign, subscriber, found[counter_key], seen, frozenset(shard_keys) - set(seen))
 
 
-def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render, code: list[str]) -> store.Plan:
+def _plan(
+    msisdn: str, campaign_id: str, free: bool, source: str, render: Render, code: list[str], owner_id: str | None
+) -> store.Plan:
     now = clock.now()
     now_iso, today = clock.iso(now), clock.local_date(now)
     read = _read(msisdn, campaign_id)
     campaign, subscriber, counter = read.campaign, read.subscriber, read.counter
+    if owner_id is not None and subscriber.owner_id != owner_id:
+        raise Conflict("The number has had a new owner since this began.", "INVALID_STATE")
     # the campaign's status and window: fresh from a shard once launched
     probe = next(iter(read.shards.values()), campaign)
     if not campaign_rules.claimable(probe.status, probe.starts_at, probe.ends_at, now_iso):
@@ -113,29 +124,16 @@ def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render
     mine = counter is not None and counter.owner_id == account.owner_id
     if mine and counter is not None and int(counter.count or 0) >= limit:
         raise Conflict("The limit of vouchers per subscriber for this campaign is reached.", "LIMIT_REACHED")
-    shard = shards.choose(campaign_id, int(campaign.shard_count), read.shards)
-
-    updated = current
+    count = int(campaign.shard_count)
+    first = shards.choose(campaign_id, count, read.shards, read.unread)
     price = 0 if free else int(campaign.points_price)
+    updated, spent = current, entries
     pooled: list[store.Op] = []  # a household member's draw on the pool: the other members and the household
     if price:
-        updated, spent, pooled = households.spend(subscriber, current, price, today, now, code[0], campaign_id)
-        entries = [*entries, *spent]
-    voucher = _voucher(campaign, subscriber, code[0], shard, source, now)
-    ops = [
-        *points.account_ops(subscriber, updated, entries, now),
-        *pooled,
-        shards.take_op(campaign_id, shard, now_iso),
-        _count_op(campaign_id, msisdn, account.owner_id, limit, mine),
-        store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),
-    ]
-
-    def stock_failed(old: dict[str, Any] | None) -> DiemError | None:
-        item = Counter.from_raw_data(old) if old else None
-        if item is None or not campaign_rules.claimable(item.status, item.starts_at, item.ends_at, now_iso):
-            return Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
-        shards.remember_empty(campaign_id, shard)
-        return None
+        updated, spend, pooled = households.spend(subscriber, current, price, today, now, code[0], campaign_id)
+        spent = [*entries, *spend]
+    balance_ops = [*points.account_ops(subscriber, updated, spent, now), *pooled]
+    count_op = _count_op(campaign_id, msisdn, account.owner_id, limit, mine)
 
     def claims_failed(old: dict[str, Any] | None) -> DiemError | None:
         item = Counter.from_raw_data(old) if old else None
@@ -146,8 +144,40 @@ def _plan(msisdn: str, campaign_id: str, free: bool, source: str, render: Render
     def code_taken(old: dict[str, Any] | None) -> None:
         code[0] = codes.new_code()  # another request's voucher has this code: draw again
 
-    reply = render(views.wallet_item(voucher, now_iso), updated.spendable(today))
-    return store.Plan(ops, reply, {shards.LABEL: stock_failed, CLAIMS: claims_failed, VOUCHER: code_taken})
+    tried: list[int] = []
+
+    def on(shard: int) -> store.Plan:
+        """The claim taking its voucher from `shard`; the other writes (and their
+        conditions: the balance's seq, the voucher's code) are the same whichever
+        shard, so an attempt on another shard can never commit a second voucher."""
+        tried.append(shard)
+        voucher = _voucher(campaign, subscriber, code[0], shard, source, now)
+        ops = [
+            *balance_ops,
+            shards.take_op(campaign_id, shard, now_iso),
+            count_op,
+            store.put(voucher, condition=Voucher.code.does_not_exist(), label=VOUCHER),
+        ]
+
+        def stock_failed(old: dict[str, Any] | None) -> DiemError | None:
+            item = Counter.from_raw_data(old) if old else None
+            if item is None or not campaign_rules.claimable(item.status, item.starts_at, item.ends_at, now_iso):
+                return Conflict("This campaign is not open for claims now.", "CAMPAIGN_NOT_ACTIVE")
+            shards.remember_empty(campaign_id, shard)
+            return None
+
+        def retarget(hot: frozenset[str]) -> store.Plan | None:
+            # only the shard is contended (the subscriber's own items never are): try another
+            if hot != {shards.LABEL}:
+                return None
+            other = shards.another(campaign_id, count, read.shards, tried)
+            return None if other is None else on(other)
+
+        reply = render(views.wallet_item(voucher, now_iso), updated.spendable(today))
+        meanings = {shards.LABEL: stock_failed, CLAIMS: claims_failed, VOUCHER: code_taken}
+        return store.Plan(ops, reply, meanings, retarget=retarget)
+
+    return on(first)
 
 
 def _voucher(campaign: Campaign, subscriber: Subscriber, code: str, shard: int, source: str, now: Any) -> Voucher:

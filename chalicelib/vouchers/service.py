@@ -26,14 +26,15 @@ GRANT_WORKERS = 8
 __all__ = ["claim", "expire_vouchers", "grant", "wallet"]
 
 
-def claim(msisdn: str, campaign_id: str, idem: Idempotency | None) -> Reply:
-    """Exchange points for a voucher: 201 `{voucher, balance}`."""
+def claim(msisdn: str, campaign_id: str, idem: Idempotency | None, *, owner_id: str | None = None) -> Reply:
+    """Exchange points for a voucher: 201 `{voucher, balance}` (with `owner_id`:
+    only while the number has that owner, see `issue`)."""
 
     def render(voucher: dict[str, Any], balance: int) -> Reply:
         shown = {k: voucher[k] for k in ("code", "campaign_id", "status", "expires_at", "title")}
         return Reply(201, {"voucher": shown, "balance": balance})
 
-    return issue(msisdn, campaign_id, free=False, source="claim", render=render, idem=idem)
+    return issue(msisdn, campaign_id, free=False, source="claim", render=render, idem=idem, owner_id=owner_id)
 
 
 def _grant_identity(base: str, msisdn: str, campaign_id: str) -> Idempotency:

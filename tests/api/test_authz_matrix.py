@@ -17,9 +17,10 @@ test fails. For each route:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -40,7 +41,9 @@ def _bearer(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]
     return {"Authorization": f"Bearer {jwt.encode(claims, secret or config.settings().jwt_secret, algorithm='HS256')}"}
 
 
-def _principals(partner_key: str, other_key: str) -> dict[str, dict[str, str]]:
+def _principals(
+    partner_key: str, other_key: str, ussd_key: str = "gk", sms_key: str = "gk"
+) -> dict[str, dict[str, str]]:
     now = int(time.time())
     operator = {"sub": "crm-1", "role": "operator"}
     return {
@@ -55,6 +58,9 @@ def _principals(partner_key: str, other_key: str) -> dict[str, dict[str, str]]:
         "marketer": MARKETER,
         "partner": {"X-Api-Key": partner_key},
         "other partner": {"X-Api-Key": other_key},
+        "forged gateway key": {"X-Gateway-Key": "gk_forged-key-that-was-never-issued"},
+        "ussd gateway": {"X-Gateway-Key": ussd_key},
+        "sms gateway": {"X-Gateway-Key": sms_key},
     }
 
 
@@ -72,7 +78,12 @@ ROLE = {
     "marketer": "marketer",
     "partner": "partner",
     "other partner": "partner",
+    "forged gateway key": None,
+    "ussd gateway": "gateway",
+    "sms gateway": "gateway",
 }
+# the channel each gateway principal's key is for
+CHANNEL = {"ussd gateway": "ussd", "sms gateway": "sms"}
 ANYONE: tuple[str, ...] = ()
 
 
@@ -89,6 +100,11 @@ class Rule:
     control: str | None = None
     # the path's object belongs to its members (a household): another subscriber gets 404
     member_object: bool = False
+    # a gateway route: the channel its key must be for, and its form-encoded body (if any)
+    channel: str | None = None
+    form: dict[str, str] = field(default_factory=dict)
+    # the path's object is this principal's own (a webhook endpoint): any other caller, of an allowed role too, gets 404
+    owned_by: str | None = None
 
 
 def _campaign_body(partner_id: str = "{partner_id}") -> dict[str, Any]:
@@ -109,6 +125,8 @@ OPERATOR_ONLY = ("operator",)
 SELF_OR_OPERATOR = ("subscriber", "operator")
 MARKETER_ONLY = ("marketer",)
 PARTNER = ("partner",)
+GATEWAY = ("gateway",)
+OPERATOR_OR_PARTNER = ("operator", "partner")
 
 CONTRACT: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health"): Rule(ANYONE, 200),
@@ -159,6 +177,24 @@ CONTRACT: dict[tuple[str, str], Rule] = {
         ("subscriber",), 200, {"can_spend": True}, member_object=True
     ),
     ("DELETE", "/v1/households/{household_id}/members/{member}"): Rule(("subscriber",), 200, member_object=True),
+    # channels for basic phones: an operator registers gateways, each calls with its own channel's key
+    ("POST", "/v1/gateways"): Rule(OPERATOR_ONLY, 201, {"name": "USSD centre", "channel": "ussd"}),
+    ("POST", "/v1/channels/ussd"): Rule(
+        GATEWAY,
+        200,
+        channel="ussd",
+        form={"sessionId": "s-1", "serviceCode": "*098#", "phoneNumber": ME, "text": ""},
+    ),
+    ("POST", "/v1/channels/sms"): Rule(GATEWAY, 200, {"message_id": "m-1", "from": ME, "text": "DIEM"}, channel="sms"),
+    # events and webhooks (API.md "Events and webhooks"): an operator's bearer token or a partner's key
+    ("GET", "/v1/events"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("POST", "/v1/webhooks"): Rule(
+        OPERATOR_OR_PARTNER, 201, {"url": "http://127.0.0.1:9/hook", "events": ["campaign.launched"]}
+    ),
+    ("GET", "/v1/webhooks"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Rule(OPERATOR_OR_PARTNER, 204, owned_by="partner"),
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): Rule(OPERATOR_OR_PARTNER, 201, owned_by="partner"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Rule(OPERATOR_OR_PARTNER, 200, owned_by="partner"),
 }
 
 REGISTRY = sorted((spec.method, spec.path) for spec in app_module.api.specs)
@@ -172,6 +208,16 @@ def expected_refusal(method: str, path: str, rule: Rule, principal: str) -> int 
     role = ROLE[principal]
     if role is None:
         return 401
+    if rule.callers == GATEWAY:
+        if role != "gateway":
+            return 401  # a token or a partner's key is no gateway key
+        return 403 if CHANNEL[principal] != rule.channel else None
+    if role == "gateway":
+        return 401  # a gateway key is no bearer token and no partner key
+    if rule.callers == OPERATOR_OR_PARTNER:
+        if role not in rule.callers:
+            return 403
+        return 404 if rule.owned_by is not None and principal != rule.owned_by else None
     if rule.callers == PARTNER:
         if role != "partner":
             return 401  # a bearer token is no API key
@@ -265,6 +311,14 @@ def world(api, moto_tables, request):
     assert redeemed.status_code == 201, redeemed.data
     params = getattr(request.node, "callspec", None)
     households = _household(api, params.params.get("path", "") if params else "")
+    ussd = api.post("/v1/gateways", {"name": "u", "channel": "ussd"}, headers=OPERATOR, expect=201).data
+    sms = api.post("/v1/gateways", {"name": "s", "channel": "sms"}, headers=OPERATOR, expect=201).data
+    webhook = api.post(
+        "/v1/webhooks",
+        {"url": "http://127.0.0.1:9/partner-hook", "events": ["voucher.redeemed"]},
+        headers={"X-Api-Key": partner.data["api_key"]},
+    )
+    assert webhook.status_code == 201, webhook.data
     return {
         "api": api,
         "prefix": moto_tables,
@@ -276,8 +330,9 @@ def world(api, moto_tables, request):
             "draft_id": draft_id,
             "code": codes[0],
             "redemption_id": redeemed.data["redemption_id"],
+            "webhook_id": webhook.data["webhook_id"],
         },
-        "principals": _principals(partner.data["api_key"], other.data["api_key"]),
+        "principals": _principals(partner.data["api_key"], other.data["api_key"], ussd["api_key"], sms["api_key"]),
     }
 
 
@@ -295,6 +350,14 @@ def _url(method: str, path: str, values: dict[str, str]) -> str:
     if path.endswith("/launch"):
         values = {**values, "campaign_id": values["draft_id"]}
     return _fill(path, values)
+
+
+def _call(api: Any, method: str, url: str, rule: Rule, body: Any, headers: dict[str, str]) -> Any:
+    """The request, form-encoded where the route takes a form."""
+    if rule.form:
+        form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        return api.call(method, url, headers=form_headers, raw=urlencode(rule.form))
+    return api.call(method, url, body, headers=headers)
 
 
 def test_the_registry_is_every_route_chalice_serves():
@@ -333,24 +396,27 @@ def test_every_principal_on_every_route(world, method, path):
         if status is None:
             if method != "GET":
                 continue  # an allowed write is the positive control below
-            r = api.call(method, url, body, headers=headers)
+            r = _call(api, method, url, rule, body, headers)
             assert r.status_code == rule.status, (principal, r.status_code, r.data)
             allowed += 1
         else:
-            r = api.call(method, url, body, headers=headers)
+            r = _call(api, method, url, rule, body, headers)
             assert r.status_code == status, f"{principal}: expected {status}, got {r.status_code} {r.data}"
             if "error" in (r.data or {}):
                 assert r.data["error"]["code"] == REFUSAL_CODE[status], (principal, r.data)
             else:
                 # only the gateway answers a bearer route called without any Authorization header
-                assert status == 401 and "Authorization" not in headers and rule.callers != PARTNER, (principal, r.data)
+                assert status == 401 and "Authorization" not in headers and rule.callers not in (PARTNER, GATEWAY), (
+                    principal,
+                    r.data,
+                )
             refused += 1
         assert snapshot(world["prefix"]) == before, f"{principal} changed a table with {method} {url}"
     assert refused + allowed > 0
     # the positive control: the same request from an allowed principal succeeds
     control = rule.control or next(p for p in PRINCIPALS if expected_refusal(method, path, rule, p) is None)
-    r = api.call(method, url, body, headers=world["principals"][control])
-    assert r.status_code == rule.status, (control, r.status_code, r.data)
+    r = _call(api, method, url, rule, body, world["principals"][control])
+    assert r.status_code == rule.status, (control, r.status_code, r.text or r.data)
     if method != "GET":
         assert snapshot(world["prefix"]) != before, f"the positive control of {method} {path} changed nothing"
 

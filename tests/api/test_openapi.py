@@ -136,13 +136,16 @@ def test_response_headers_are_declared(document):
 def test_idempotency_key_on_every_mutating_operation(document):
     for path, method, op in _operations(document):
         names = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
-        assert ("Idempotency-Key" in names) == (method in MUTATING), (path, method)
+        # a gateway's callbacks are deduplicated by their own ids (USSD session and input, SMS message_id)
+        gateway = op["security"] == [{"gatewayKey": []}]
+        assert ("Idempotency-Key" in names) == (method in MUTATING and not gateway), (path, method)
 
 
 def test_operations_are_tagged_by_caller_with_one_security_scheme(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-Api-Key"}
     assert schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["gatewayKey"] == {**schemes["gatewayKey"], "type": "apiKey", "in": "header", "name": "X-Gateway-Key"}
     declared = {t["name"] for t in document["tags"]}
     assert declared <= CALLER_TAGS and {"subscriber", "partner", "marketer", "operator", "platform"} <= declared
     by_route = {(s.path, s.method.lower()): s for s in app_module.api.specs}
@@ -152,8 +155,13 @@ def test_operations_are_tagged_by_caller_with_one_security_scheme(document):
         if not spec.roles:
             assert op["tags"] == ["platform"] and op["security"] == []
             continue
-        assert set(op["tags"]) == set(spec.roles), (path, method)
-        assert op["security"] == ([{"apiKey": []}] if spec.roles == ("partner",) else [{"bearer": []}])
+        assert set(op["tags"]) == {"channels" if role == "gateway" else role for role in spec.roles}, (path, method)
+        if "partner" in spec.roles and len(spec.roles) > 1:
+            # API.md's events and webhooks: an operator's bearer token or a partner's key, either one
+            assert op["security"] == [{"bearer": []}, {"apiKey": []}], (path, method)
+            continue
+        scheme = {("partner",): "apiKey", ("gateway",): "gatewayKey"}.get(spec.roles, "bearer")
+        assert op["security"] == [{scheme: []}], (path, method)
 
 
 def test_licence_and_a_description_on_every_parameter(document):
@@ -287,3 +295,13 @@ def test_few_left_follows_the_stock(api, shop, monkeypatch):
     for _ in range(2):
         assert api.post(f"/v1/campaigns/{campaign_id}/claims", headers=SELF).status_code == 201
     assert few_left() is True  # 10 left
+
+
+def test_the_ussd_callback_is_a_form_answered_in_plain_text(document):
+    op = document["paths"]["/v1/channels/ussd"]["post"]
+    form = op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form == {"$ref": "#/components/schemas/UssdIn"}
+    assert set(_schema(document, "UssdIn")["properties"]) == {"sessionId", "serviceCode", "phoneNumber", "text"}
+    assert op["responses"]["200"]["content"]["text/plain"]["schema"]["pattern"] == "^(CON|END) "
+    assert op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert "from" in _schema(document, "SmsIn")["properties"]

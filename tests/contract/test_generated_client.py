@@ -171,3 +171,36 @@ def test_subscriber_and_partner_flows_through_the_generated_client(client_packag
     assert reversed_.voucher_status == _model("VoucherStatus").ISSUED
     after = typed(_api("partner.get_voucher").sync_detailed(code, client=till), 200, "PartnerVoucherOut")
     assert after.status == _model("VoucherStatus").ISSUED
+
+
+def test_a_gateway_flow_through_the_generated_client(client_package, server):
+    """The operator registers a USSD and an SMS gateway; each dials with its
+    key: the USSD form is answered with a screen as text, the SMS as SmsOut."""
+    client = client_package
+    operator = client.AuthenticatedClient(
+        base_url=server.base, token=server.token("operator", "crm-1"), raise_on_unexpected_status=True
+    )
+    register = _api("operator.post_gateway")
+    channel = _model("Channel")
+    keys = {}
+    for kind in (channel.USSD, channel.SMS):
+        body = _model("GatewayIn")(name=f"{kind.value} centre", channel=kind)
+        made = typed(register.sync_detailed(client=operator, body=body), 201, "GatewayOut")
+        assert made.channel == kind and made.api_key.startswith("gk_")
+        keys[kind.value] = made.api_key
+
+    def gateway(kind: str) -> Any:
+        return client.AuthenticatedClient(
+            base_url=server.base, token=keys[kind], prefix="", auth_header_name="X-Gateway-Key"
+        )
+
+    form = _model("UssdIn")(session_id="gen-1", service_code="*098#", phone_number="0961234567", text="")
+    screen = _api("channels.post_ussd").sync_detailed(client=gateway("ussd"), body=form)
+    assert screen.status_code == 200 and screen.headers["Content-Type"].startswith("text/plain")
+    assert isinstance(screen.parsed, str) and screen.parsed.startswith("CON Diem: ")
+    sms = _model("SmsIn")(message_id="gen-1", from_="0961234567", text="diem")
+    reply = typed(_api("channels.post_sms").sync_detailed(client=gateway("sms"), body=sms), 200, "SmsOut")
+    assert reply.message_id == "gen-1" and reply.reply.startswith("Diem cua ban: ")
+    # the other channel's key is refused, parsed into the error model
+    refused = _api("channels.post_sms").sync_detailed(client=gateway("ussd"), body=sms)
+    assert refused.status_code == 403 and refused.parsed.error.code == _model("ErrorCode").FORBIDDEN

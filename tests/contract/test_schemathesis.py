@@ -13,8 +13,9 @@ named), and afterwards `ops.reconcile` finds no drift in the tables.
 Negative authorization: every valid case is also sent as each wrong principal
 (no credentials; each role its description does not admit; another
 subscriber on a route about a subscriber's own data; a partner key on a bearer
-route, a token on a partner-key route), and must be refused with 401, 403 or
-404, never a 2xx nor anything else.
+route, a token on a partner-key route; a gateway key on either; on a gateway
+route every token, a partner key and the other channel's gateway key), and must
+be refused with 401, 403 or 404, never a 2xx nor anything else.
 
 Why a subprocess: moto's embedded server shares process-global state with
 `moto.mock_aws`, which other tests enter and leave (each time wiping every
@@ -32,23 +33,20 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import local_api
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from local_api import LocalApi
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -64,7 +62,6 @@ SECRET = "contract-secret-0123456789abcdef0123456789"
 # seeded by dev.seed: SUBSCRIBER's own token reads its data; OTHER takes the
 # spend events, adjustments and grants
 SUBSCRIBER, OTHER = "84961234567", "84971112233"
-READY_SECONDS = 90.0
 # `make test` keeps the default (a couple of minutes); `make soak` raises it
 MAX_EXAMPLES = int(os.environ.get("DIEM_SCHEMATHESIS_EXAMPLES") or 25)
 # chosen per run by tests/conftest.py (which prints it), or given to replay one
@@ -103,115 +100,19 @@ ROLE_HEADERS = {
 # -- the server ----------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """The running API and the ids it was seeded with."""
-
-    base: str
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-    ids: dict[str, str] = field(default_factory=dict)
-
-    def log(self) -> str:
-        return "".join(self.output[-200:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _drain(server: Server) -> None:
-    """Keep reading the server's output, so its pipe never fills up."""
-    assert server.process.stdout is not None
-    for line in server.process.stdout:
-        server.output.append(line)
-
-
-def _wait_until_ready(server: Server) -> None:
-    """Poll GET /v1/health until it answers 200 (bounded)."""
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"dev.serve exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if requests.get(f"{server.base}/v1/health", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the API was not ready within {READY_SECONDS:.0f} s:\n{server.log()}")
-
-
-def _children(pid: int) -> list[int]:
-    """The direct children of `pid` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _stop(server: Server) -> None:
-    """SIGTERM dev.serve, which stops `chalice local` (a session of its own)
-    and the embedded DynamoDB; then check that neither is left behind."""
-    process = server.process
-    chalice = _children(process.pid)
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    left = [pid for pid in chalice if _alive(pid)]
-    for pid in left:
-        os.killpg(pid, signal.SIGKILL)
-    assert not left, f"dev.serve left processes behind: {left}"
-
-
 def _call(base: str, method: str, path: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
     response = requests.request(method, base + path, headers=headers, json=body, timeout=30)
     assert response.status_code in (200, 201), f"{method} {path}: {response.status_code} {response.text}"
     return dict(response.json())
 
 
-def _demo_ids(text: str) -> dict[str, str]:
-    """The partner, its API key, the active campaign and the DynamoDB endpoint dev.serve printed."""
-    ids = {}
-    for name, pattern in (
-        ("partner_id", r"partner:\s+(\S+)"),
-        ("api_key", r"API key:\s+(\S+)"),
-        ("campaign_id", r"campaign:\s+(\S+)"),
-        ("dynamodb", r"DynamoDB \(embedded engine\):\s+(\S+)"),
-    ):
-        match = re.search(pattern, text)
-        assert match, f"dev.serve did not print the demo {name}:\n{text}"
-        ids[name] = match.group(1)
-    return ids
-
-
-def _seed(server: Server) -> None:
+def _seed(server: LocalApi) -> None:
     """Through the API: one campaign per lifecycle operation (a draft to PATCH,
     a paused one to launch, active ones to pause and to end); a claimed voucher
     of the demo partner to look up; and a second partner, the "shop", with a
     voucher to redeem and a redemption to reverse. Look-ups of random codes soon
     lock a partner out for the hour (429, the enumeration defence), so the
     look-ups and the redemptions are made by different partners."""
-    server.ids.update(_demo_ids(server.log()))
     base, ids = server.base, server.ids
     marketer, subscriber = ROLE_HEADERS["marketer"], ROLE_HEADERS["subscriber"]
     demo = _call(base, "GET", f"/v1/campaigns/{ids['campaign_id']}", marketer)
@@ -237,6 +138,7 @@ def _seed(server: Server) -> None:
     redeemed, ids["shop_code"] = claim(shop_campaign), claim(shop_campaign)
     body = {"code": redeemed, "order_ref": "contract-1"}
     ids["redemption_id"] = _call(base, "POST", "/v1/redemptions", {"X-Api-Key": shop["api_key"]}, body)["redemption_id"]
+    ids["webhook_id"] = _webhook(server)
     _seed_households(server)
 
 
@@ -248,7 +150,7 @@ HOUSEHOLD_ACCEPT = "POST /v1/households/{household_id}/invitations/{msisdn}/acce
 _fresh_numbers = itertools.count(1)
 
 
-def _fresh_subscriber(server: Server) -> str:
+def _fresh_subscriber(server: LocalApi) -> str:
     """A new subscriber (an 8488... number, apart from the fuzzer's PUTs) who is in no household."""
     msisdn = f"8488{next(_fresh_numbers):07d}"
     profile = {"activated_on": "2020-01-01", "plan": "prepaid"}
@@ -256,7 +158,7 @@ def _fresh_subscriber(server: Server) -> str:
     return msisdn
 
 
-def _seed_households(server: Server) -> None:
+def _seed_households(server: LocalApi) -> None:
     """The demo household, and a member of it for DELETE to remove (PATCH acts on OTHER)."""
     ids = server.ids
     match = re.search(r"household:\s+(\S+)", server.log())
@@ -269,7 +171,7 @@ def _seed_households(server: Server) -> None:
     ids["delete_member"] = member
 
 
-def _household_case(case: Any, server: Server) -> dict[str, str]:
+def _household_case(case: Any, server: LocalApi) -> dict[str, str]:
     """Household routes whose success needs a caller in no household (create), an open
     invitation (accept) or a subscriber not yet invited (invite): made fresh each aimed turn."""
     label = case.operation.label
@@ -289,37 +191,32 @@ def _household_case(case: Any, server: Server) -> dict[str, str]:
 _HOUSEHOLD_CALLERS: dict[int, str] = {}  # id(case) -> the subscriber who makes it
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """`python -m dev.serve` on a free port, ready and seeded; stopped at the end."""
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "DB": "embedded", "DB_PORT": "0", "DIEM_JWT_SECRET": SECRET}
-    for name in ("DIEM_DYNAMODB_ENDPOINT", "DIEM_TABLE_PREFIX", "SEED"):
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dev.serve"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+# a webhook endpoint nobody listens on: deliveries to it are refused on 127.0.0.1, never sent elsewhere
+LOCAL_HOOK = "http://127.0.0.1:9/contract-hook"
+
+
+def _webhook(server: LocalApi) -> str:
+    """One of the shop's webhook endpoints (a DELETE aimed at one gets a fresh one)."""
+    body = {"url": LOCAL_HOOK, "events": ["voucher.redeemed"]}
+    return str(
+        _call(server.base, "POST", "/v1/webhooks", {"X-Api-Key": server.ids["shop_api_key"]}, body)["webhook_id"]
     )
-    running = Server(f"http://127.0.0.1:{port}", process)
-    reader = threading.Thread(target=_drain, args=(running,), daemon=True)
-    reader.start()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalApi]:
+    """`python -m dev.serve` (what `make run` runs) on a free port, ready and seeded; stopped at the end."""
+    running = local_api.start(SECRET)
     try:
-        _wait_until_ready(running)
         _seed(running)
         yield running
     finally:
-        _stop(running)
-        reader.join(timeout=10)
+        left = local_api.stop(running)
+        assert not left, f"dev.serve left processes behind: {left}"
 
 
 @pytest.fixture(scope="module")
-def api_schema(server: Server) -> Any:
+def api_schema(server: LocalApi) -> Any:
     """The document the running server publishes."""
     config = schemathesis.Config.from_dict(
         {
@@ -345,35 +242,46 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 def _callers(case: Any) -> tuple[str, list[str]]:
-    """The operation's security ('none', 'apiKey' or 'bearer') and, for a bearer
-    one, the roles its description admits ("Callers: subscriber, operator.")."""
+    """The operation's security ('none', 'apiKey', 'gatewayKey' or 'bearer') and,
+    for a bearer one, the roles its description admits ("Callers: subscriber, operator.")."""
     definition = case.operation.definition.raw
     security = definition.get("security") or []
     if not security:
         return "none", []
     if "apiKey" in security[0]:
         return "apiKey", []
+    if "gatewayKey" in security[0]:
+        return "gatewayKey", []
     match = re.fullmatch(r"Callers: (.+)\.", definition.get("description", ""))
     assert match, f"{case.operation.label}: no 'Callers: ...' in its description"
     return "bearer", [role.strip() for role in match.group(1).split(",")]
 
 
-def _credentials(case: Any, server: Server) -> list[dict[str, str]]:
+def _credentials(case: Any, server: LocalApi) -> list[dict[str, str]]:
     """Headers for each caller the operation admits: its API key for a partner
-    operation, a token per admitted role for a bearer one."""
+    operation, a token per admitted role for a bearer one (and the shop's key
+    where partners are admitted too: events and webhooks)."""
     security, roles = _callers(case)
     if security == "none":
         return [{}]
     if security == "apiKey":
         looks_up = case.operation.path.startswith("/v1/vouchers/")
         return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
+    if security == "gatewayKey":
+        return [{"X-Gateway-Key": server.ids[f"{_channel(case)}_key"]}]
     caller = _HOUSEHOLD_CALLERS.pop(id(case), None)
     if caller is not None:  # households: a subscriber made for this case
         return [_bearer(role, caller) if role == "subscriber" else ROLE_HEADERS[role] for role in roles]
-    return [ROLE_HEADERS[role] for role in roles]
+    shop = {"X-Api-Key": server.ids["shop_api_key"]}
+    return [shop if role == "partner" else ROLE_HEADERS[role] for role in roles]
 
 
-def _wrong_principals(case: Any, server: Server) -> dict[str, dict[str, str]]:
+def _channel(case: Any) -> str:
+    """The channel of a gateway operation (its path's last part: ussd or sms)."""
+    return str(case.operation.path.rsplit("/", 1)[-1])
+
+
+def _wrong_principals(case: Any, server: LocalApi) -> dict[str, dict[str, str]]:
     """Each caller the operation must refuse, by name: no credentials; every
     role it does not admit; another subscriber where the route is about one
     subscriber's data (`{msisdn}`) and subscribers are admitted; a partner key
@@ -382,20 +290,30 @@ def _wrong_principals(case: Any, server: Server) -> dict[str, dict[str, str]]:
     if security == "none":
         return {}
     wrong: dict[str, dict[str, str]] = {"no credentials": {}}
+    if security == "gatewayKey":
+        other = "sms" if _channel(case) == "ussd" else "ussd"
+        wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items()})
+        wrong["partner key"] = {"X-Api-Key": server.ids["api_key"]}
+        wrong[f"{other} gateway key"] = {"X-Gateway-Key": server.ids[f"{other}_key"]}
+        return wrong
+    wrong["gateway key"] = {"X-Gateway-Key": server.ids["ussd_key"]}
     if security == "apiKey":
         wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items()})
         return wrong
     wrong.update({f"{role} token": headers for role, headers in ROLE_HEADERS.items() if role not in roles})
     if "subscriber" in roles and "msisdn" in (case.path_parameters or {}):
         wrong["another subscriber"] = _bearer("subscriber", STRANGER)
-    wrong["partner key"] = {"X-Api-Key": server.ids["api_key"]}
+    if "webhook_id" in (case.path_parameters or {}):
+        wrong["another partner"] = {"X-Api-Key": server.ids["api_key"]}  # the endpoint is the shop's
+    elif "partner" not in roles:
+        wrong["partner key"] = {"X-Api-Key": server.ids["api_key"]}
     return wrong
 
 
 _turns: dict[str, Iterator[int]] = {}
 
 
-def _known_ids(case: Any, server: Server, turn: int) -> dict[str, str]:
+def _known_ids(case: Any, server: LocalApi, turn: int) -> dict[str, str]:
     ids, path, method = server.ids, case.operation.path, case.operation.method.upper()
     action = "patch" if method == "PATCH" else path.rsplit("/", 1)[-1]
     # PUT: a fresh profile each time (created, then updated or recycled)
@@ -408,10 +326,12 @@ def _known_ids(case: Any, server: Server, turn: int) -> dict[str, str]:
         "redemption_id": ids["redemption_id"],
         "household_id": ids["household_id"],
         "member": ids["delete_member"] if method == "DELETE" else OTHER,
+        # a DELETE takes a fresh endpoint, so the others keep theirs
+        "webhook_id": _webhook(server) if method == "DELETE" else ids["webhook_id"],
     }
 
 
-def _aim(case: Any, server: Server) -> bool:
+def _aim(case: Any, server: LocalApi) -> bool:
     """Every other valid case names objects that exist (random ids only ever get
     400 or 404), so the success answers are checked too; True for those."""
     if case.meta is None or not case.meta.generation.mode.is_positive:
@@ -426,13 +346,17 @@ def _aim(case: Any, server: Server) -> bool:
         _HOUSEHOLD_CALLERS[id(case)] = fresh["caller"]
     for name in case.path_parameters or {}:
         case.path_parameters[name] = known[name]
+    if isinstance(case.body, dict) and "events" in case.body and case.operation.path == "/v1/webhooks":
+        case.body["events"] = ["voucher.redeemed"]  # one every caller may take (a partner: only its types)
     body = case.body if isinstance(case.body, dict) else {}
-    invitee = fresh.get("invitee", OTHER)
-    for name, value in (
-        ("msisdn", invitee),
+    known_values = (
+        ("msisdn", fresh.get("invitee", OTHER)),
         ("partner_id", server.ids["partner_id"]),
         ("code", server.ids["shop_code"]),
-    ):
+        ("phoneNumber", SUBSCRIBER),
+        ("from", SUBSCRIBER),
+    )
+    for name, value in known_values:
         if name in body:
             body[name] = value
     if body.get("msisdns"):
@@ -451,7 +375,7 @@ def _aim(case: Any, server: Server) -> bool:
     return True
 
 
-def _reconcile(server: Server) -> subprocess.CompletedProcess[str]:
+def _reconcile(server: LocalApi) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     command = [sys.executable, "-m", "ops.reconcile", "--endpoint", server.ids["dynamodb"], "--prefix", "diem-dev-"]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -472,7 +396,7 @@ REFUSALS: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
 
 
 @pytest.fixture(scope="module")
-def answers(request: pytest.FixtureRequest, server: Server, api_schema: Any) -> Iterator[dict[str, set[int]]]:
+def answers(request: pytest.FixtureRequest, server: LocalApi, api_schema: Any) -> Iterator[dict[str, set[int]]]:
     """The statuses each operation's valid cases got (an operation that had only
     invalid cases is recorded too, with none). After the last example: every
     operation of the document was called and answered 2xx at least once (so
@@ -490,7 +414,7 @@ def answers(request: pytest.FixtureRequest, server: Server, api_schema: Any) -> 
     replay = f"seed {SEED}: replay with DIEM_SCHEMATHESIS_SEED={SEED}"
     uncalled = sorted(_labels(api_schema) - set(seen))
     assert not uncalled, f"operations never called: {uncalled} ({replay})"
-    never = sorted(label for label, statuses in seen.items() if not statuses & {200, 201})
+    never = sorted(label for label, statuses in seen.items() if not any(200 <= s < 300 for s in statuses))
     assert not never, f"no 2xx answer to: {never} ({replay}; {dict(seen)})"
     untried = sorted(_labels(api_schema, secured=True) - set(REFUSALS))
     assert not untried, f"no wrong principal was tried on: {untried} ({replay})"
@@ -499,9 +423,19 @@ def answers(request: pytest.FixtureRequest, server: Server, api_schema: Any) -> 
     assert done.returncode == 0, f"ops.reconcile after the run exited {done.returncode}:\n{done.stdout}{done.stderr}"
 
 
+def _local_urls_only(case: Any) -> None:
+    """A generated webhook URL naming a host would have the server resolve it
+    (DNS traffic): every http(s) URL in a body points at 127.0.0.1 instead."""
+    body = case.body if isinstance(case.body, dict) else {}
+    url = body.get("url")
+    if isinstance(url, str) and re.match(r"(?i)^\s*https?:", url):
+        body["url"] = LOCAL_HOOK
+
+
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms(case: Any, server: Server, answers: dict[str, set[int]]) -> None:
+def test_api_conforms(case: Any, server: LocalApi, answers: dict[str, set[int]]) -> None:
+    _local_urls_only(case)
     aimed = _aim(case, server)
     statuses = answers[case.operation.label]
     valid = case.meta is not None and case.meta.generation.mode.is_positive
@@ -554,7 +488,7 @@ REPLAYS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 @pytest.mark.parametrize(("label", "request_"), REPLAYS.values(), ids=list(REPLAYS))
-def test_replayed_requests_conform(api_schema: Any, server: Server, label: str, request_: dict[str, Any]) -> None:
+def test_replayed_requests_conform(api_schema: Any, server: LocalApi, label: str, request_: dict[str, Any]) -> None:
     operation = api_schema.find_operation_by_label(label)
     assert operation is not None, label
     case = operation.Case(**request_)

@@ -143,3 +143,20 @@ def test_store_batch_get_splits_more_than_100_keys_and_dedupes(spy: BatchGetSpy)
         f"stock#c1#{i}": i for i in range(0, 150, 7)
     }
     assert [sum(len(spec["Keys"]) for spec in request.values()) for request in spy.requests] == [100, 50]
+
+
+def test_keys_left_unprocessed_round_after_round_back_off_then_are_a_throttle(
+    spy: BatchGetSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel and the HTTP layer read `Throttled` as retryable (a 503, never a 500)."""
+    from chalicelib.store import transact
+
+    naps: list[float] = []
+    monkeypatch.setattr(transact.time, "sleep", naps.append)
+    _seed()
+    spy.defer = 10**6  # every key, every time
+    with pytest.raises(transact.Throttled) as exc:
+        store.batch_get([(Partner, "p1", None), (ApiKey, "h1", None)])
+    assert transact.transient(exc.value)
+    assert len(spy.requests) == transact._UNPROCESSED_ROUNDS + 1
+    assert len(naps) == transact._UNPROCESSED_ROUNDS and all(0 <= nap <= 1.0 for nap in naps)

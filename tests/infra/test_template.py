@@ -128,7 +128,7 @@ def test_iam_is_least_privilege(sam: dict[str, Any]) -> None:
             if statement["Effect"] == "Allow":
                 assert not [a for a in actions if "*" in a], (where, statement)
             dynamodb = [a for a in actions if a.startswith("dynamodb:")]
-            assert set(dynamodb) <= set(build.DYNAMODB_ACTIONS), (where, dynamodb)
+            assert set(dynamodb) <= set(build.DYNAMODB_ACTIONS) | set(build.STREAM_ACTIONS), (where, dynamodb)
             if dynamodb:
                 assert all("table/diem-dev-" in r or "table/diem-prod-" in r or isinstance(r, dict) for r in resources)
 
@@ -144,7 +144,23 @@ def test_each_role_gets_only_what_its_function_needs(sam: dict[str, Any]) -> Non
             {"WriteOwnLogs"}
             | ({"DiemTables"} if fn.kind != "authorizer" else set())
             | ({"ConsumeSpendEvents"} if fn.name == build.CONSUMER else set())
+            | ({"ConsumeJobs", "EnqueueJobs"} if fn.name == build.JOB_WORKER else set())
+            | ({"EnqueueJobs"} if fn.name in build.schedules() else set())
+            | ({"SealWebhookSecrets"} if fn.kind == "api" else set())
+            | (
+                {"ReadChangeStreams", "SendDeliveries", "ParkFailedRecords"}
+                if fn.name == build.EVENTS_FUNCTION
+                else set()
+            )
+            | (
+                {"ConsumeDeliveries", "SendDeliveries", "OpenWebhookSecrets"}
+                if fn.name == build.DELIVERIES_CONSUMER
+                else set()
+            )
         ), fn.name
+        for sid in ("ConsumeJobs", "EnqueueJobs"):
+            if sid in statements:
+                assert statements[sid]["Resource"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}], (fn.name, sid)
         (log_arn,) = statements["WriteOwnLogs"]["Resource"]
         assert log_arn["Fn::Sub"].endswith(f"log-group:/aws/lambda/{fn.function_name('dev')}:*")
         if "DiemTables" in statements:
@@ -163,8 +179,7 @@ def test_queue_dead_letter_and_event_source_rules(sam: dict[str, Any]) -> None:
     consumer_timeout = on_disk["stages"]["dev"]["lambda_functions"][build.CONSUMER]["lambda_timeout"]
     queue = sam["Resources"]["SpendEventsQueue"]["Properties"]
     dlq = sam["Resources"]["SpendEventsDeadLetterQueue"]["Properties"]
-    (mapping,) = of_type(sam, "AWS::Lambda::EventSourceMapping").values()
-    mapping = mapping["Properties"]
+    mapping = sam["Resources"]["SpendEventsConsumerEventSourceMapping"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * consumer_timeout + mapping["MaximumBatchingWindowInSeconds"]
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["SpendEventsDeadLetterQueue", "Arn"]},
@@ -176,6 +191,43 @@ def test_queue_dead_letter_and_event_source_rules(sam: dict[str, Any]) -> None:
     assert mapping["FunctionName"] == {"Ref": "SpendEventsConsumer"}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 1 <= mapping["BatchSize"] <= 10_000
+
+
+def test_jobs_queue_worker_and_schedules(sam: dict[str, Any]) -> None:
+    """The jobs fan-out: schedules and the worker know the queue; the worker takes one
+    task a message from the stage's queue, reports failures per message, runs at most
+    `job_workers` at once; a task failing every receive is parked in the DLQ; the queue
+    hides a taken task for 6x the worker's timeout (AWS's advice), then redelivers it."""
+    on_disk = json.loads((build.ROOT / ".chalice" / "config.json").read_text())
+    worker_timeout = on_disk["stages"]["dev"]["lambda_functions"][build.JOB_WORKER]["lambda_timeout"]
+    resources = sam["Resources"]
+    queue = resources["JobsQueue"]["Properties"]
+    assert queue["QueueName"] == "diem-dev-jobs" and queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    assert resources["JobsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    worker = resources["JobWorker"]["Properties"]
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:diem-dev-jobs"
+    }
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 1
+    reserved = worker["ReservedConcurrentExecutions"]
+    assert (
+        reserved == build.STAGES["dev"].job_workers and event["Properties"]["ScalingConfig"]["MaximumConcurrency"] >= 2
+    )
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= max(2, reserved)
+    for name in {*build.schedules(), build.JOB_WORKER}:
+        env = resources[build.cfn_name(name)]["Properties"]["Environment"]["Variables"]
+        assert env["DIEM_JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}, name
+    assert len(build.schedules()) == 5
+    alarms = of_type(sam, "AWS::CloudWatch::Alarm")
+    assert alarms["JobsDeadLetterAlarm"]["Properties"]["Threshold"] == 0
+    assert alarms["JobsQueueAgeAlarm"]["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    lag = alarms["JobLagAlarm"]["Properties"]
+    assert (lag["Namespace"], lag["MetricName"]) == ("Diem", "JobLagSeconds")
+    assert {"Name": "stage", "Value": "dev"} in lag["Dimensions"]
 
 
 # -- API Gateway and alarms ------------------------------------------------------------------
@@ -253,6 +305,7 @@ def test_lean_package_runs_every_kind_of_handler(packaged: package.Result) -> No
     checks = package.verify(Path(packaged.function_zip), Path(packaged.layer_zip), packaged.python)
     assert checks["health"] == 200 and checks["authorizer"] == "crm-1" and checks["rs256"] == "x"
     assert checks["outside"] == [] and checks["without_bytecode"] == []
+    assert checks["job_worker"] and "ImportError" not in checks["job_worker"]
 
 
 # -- (f) moto's CloudFormation ---------------------------------------------------------------
@@ -360,3 +413,58 @@ def test_stack_tables_and_queues_serve_the_app(sam: dict[str, Any], monkeypatch:
         finally:
             monkeypatch.undo()
             _forget_binding()
+
+
+# -- the events pipeline (issue 8) ----------------------------------------------------------
+
+
+def test_streamed_tables_and_the_events_function_read_every_stream(sam: dict[str, Any]) -> None:
+    """Streams are declared from the models (NEW_AND_OLD_IMAGES); the events
+    function has one event source per stream, each with bisect on error,
+    partial batch failures, bounded retries and the dead-letter destination."""
+    streamed = schema.streamed_models()
+    assert {m.Meta.base_name for m in streamed} >= {"subscribers", "ledger", "vouchers", "campaigns", "events"}
+    for model in MODELS:
+        props = sam["Resources"][build.table_id(model.Meta.base_name)]["Properties"]
+        wanted = {"StreamViewType": "NEW_AND_OLD_IMAGES"} if model in streamed else None
+        assert props.get("StreamSpecification") == wanted, model.Meta.base_name
+    function = sam["Resources"]["Events"]["Properties"]
+    sources = function["Events"]
+    streams = sorted(source["Properties"]["Stream"]["Fn::GetAtt"][0] for source in sources.values())
+    assert streams == sorted(build.streamed_table_ids())
+    for source in sources.values():
+        props = source["Properties"]
+        assert source["Type"] == "DynamoDB"
+        assert props["BisectBatchOnFunctionError"] is True
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert 0 < props["MaximumRetryAttempts"] <= 10_000
+        assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]
+        }
+    assert "set-by-infra" not in json.dumps(sources)  # the decorator's placeholder stream is replaced
+
+
+def test_deliveries_queue_key_and_alarms(sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    on_disk = json.loads((build.ROOT / ".chalice" / "config.json").read_text())
+    timeout = on_disk["stages"]["dev"]["lambda_functions"][build.DELIVERIES_CONSUMER]["lambda_timeout"]
+    queue = resources["DeliveriesQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeliveriesDeadLetterQueue", "Arn"]}
+    mapping = resources["DeliveriesConsumerEventSourceMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "DeliveriesConsumer"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # every attempt of a batch may wait 10 s for its receiver, within the function's timeout
+    assert mapping["BatchSize"] * 10 < timeout
+    key = resources["WebhookSecretsKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    env = {name: resources[name]["Properties"]["Environment"]["Variables"] for name in ("APIHandler", "Events")}
+    assert env["APIHandler"]["DIEM_WEBHOOK_KMS_KEY_ID"] == {"Ref": "WebhookSecretsKey"}
+    assert env["Events"]["DIEM_DELIVERIES_QUEUE_URL"] == {"Ref": "DeliveriesQueue"}
+    alarms = of_type(sam, "AWS::CloudWatch::Alarm")
+    failed = alarms["WebhookDeliveriesFailedAlarm"]["Properties"]
+    assert failed["MetricName"] == "WebhookDeliveriesFailed" and failed["Threshold"] == 0
+    assert {"Name": "stage", "Value": "dev"} in failed["Dimensions"]
+    for name in ("EventsDeadLetterAlarm", "DeliveriesDeadLetterAlarm"):
+        assert alarms[name]["Properties"]["Threshold"] == 0

@@ -156,7 +156,16 @@ def _voucher_copy(code: str, new_code: str, **changes: Any) -> None:
 
 def lost_ledger_entry(w: World) -> dict[str, Ids]:
     LedgerEntry(owner_id(ME, ME_ACTIVATED), "earn:e-1").delete()
-    return {"subscriber.ledger": {"msisdn": ME, "owner_id": owner_id(ME, ME_ACTIVATED)}}
+    ids = {"msisdn": ME, "owner_id": owner_id(ME, ME_ACTIVATED)}
+    return {"subscriber.ledger": ids, "ledger.chain_broken": ids}
+
+
+def entry_off_the_chain(w: World) -> dict[str, Ids]:
+    """An entry written without the balance update that links it: no page would show it."""
+    entry = LedgerEntry.get(owner_id(ME, ME_ACTIVATED), "earn:e-1")
+    entry.entry_id, entry.points, entry.block, entry.prev_block = "adjust:unlinked", 0, None, None
+    entry.save()
+    return {"ledger.off_chain": {"msisdn": ME, "owner_id": owner_id(ME, ME_ACTIVATED)}}
 
 
 def balance_edited(w: World) -> dict[str, Ids]:
@@ -297,6 +306,7 @@ def stale_redeemed_index(w: World) -> dict[str, Ids]:
 
 PLANTS: list[Plant] = [
     lost_ledger_entry,
+    entry_off_the_chain,
     balance_edited,
     negative_balance,
     negative_bucket,

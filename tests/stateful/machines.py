@@ -38,6 +38,21 @@ def machine_settings() -> settings:
     )
 
 
+# `make test` runs each machine's examples as two halves, one per xdist worker at once:
+# 200 examples in all, in half the time. Each half draws its own random examples:
+# Hypothesis derandomises on CI (CI=true), which would make both halves the same run
+# (and every CI run the same examples); a failure prints the blob that replays it.
+HALVES = (1, 2)
+
+
+def run_half(machine: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run half of `machine`'s examples (the profile's count, rounded up), randomly drawn."""
+    whole = machine_settings()
+    half = settings(whole, max_examples=-(-whole.max_examples // 2), derandomize=False, print_blob=True)
+    monkeypatch.setattr(machine.TestCase, "settings", half)
+    machine.TestCase().runTest()
+
+
 @pytest.fixture
 def stateful_db(engine_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The engine's tables for one machine test: made once, shared by its examples,
@@ -142,3 +157,22 @@ def assert_success(outcome: Outcome, status: int) -> bool:
     assert outcome.code is None and outcome.reply is not None, (outcome.code, dict(outcome.seen.fired))
     assert outcome.reply.status == status, (outcome.reply, dict(outcome.seen.fired))
     return True
+
+
+def without_faults_deterministically(monkeypatch: pytest.MonkeyPatch, machine: type, examples: int) -> None:
+    """For a teeth test: `machine` runs with no fault injected, the same examples every run,
+    and stops at the first failure."""
+    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
+    monkeypatch.setattr(
+        machine.TestCase,
+        "settings",
+        settings(
+            max_examples=examples,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            report_multiple_bugs=False,
+        ),
+    )

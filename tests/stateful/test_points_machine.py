@@ -36,20 +36,22 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import Phase, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
     FIRING,
+    HALVES,
     Outcome,
     assert_success,
     fresh_msisdn,
     key,
     machine_settings,
     reused,
+    run_half,
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
+    without_faults_deterministically,
 )
 
 from chalicelib import clock, jobs, store
@@ -586,10 +588,11 @@ PointsMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_points_invariants():
+@pytest.mark.parametrize("half", HALVES)
+def test_points_invariants(half, record_property, monkeypatch):
     PointsMachine.fired.clear()
-    PointsMachine.TestCase().runTest()
-    report("points machine", PointsMachine.fired, FIRING)
+    run_half(PointsMachine, monkeypatch)
+    record_property("summary", report(f"points machine ({half}/2)", PointsMachine.fired, FIRING))
 
 
 def _nothing(*_: Any, **__: Any) -> dict[str, int]:
@@ -604,20 +607,7 @@ def _nothing(*_: Any, **__: Any) -> dict[str, int]:
 def test_model_has_teeth(job: str, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a job that does nothing (and no faults) the machine fails where the model sees the job's effects."""
     monkeypatch.setattr(jobs, job, _nothing)
-    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
-    monkeypatch.setattr(
-        PointsMachine.TestCase,
-        "settings",
-        settings(
-            max_examples=30,
-            stateful_step_count=20,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            report_multiple_bugs=False,
-        ),
-    )
+    without_faults_deterministically(monkeypatch, PointsMachine, examples=30)
     with pytest.raises(AssertionError, match=seen):
         PointsMachine.TestCase().runTest()
 

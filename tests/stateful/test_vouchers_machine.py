@@ -58,18 +58,20 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from machines import (
     FAULTS,
     FIRING,
+    HALVES,
     fresh_msisdn,
     key,
     machine_settings,
     reused,
+    run_half,
     send_as_http,
     stateful_db,  # noqa: F401  (a fixture)
     under_faults,
+    without_faults_deterministically,
 )
 from test_points_machine import ZONE, Sub, local
 
@@ -701,22 +703,28 @@ class VouchersMachine(RuleBasedStateMachine):
         today = clock.today()
         due = [v for v in self.vouchers if v.due and 1 <= (today - clock.local_date(v.expires_at)).days <= 7]
         expiring = [v for v in due if v.status == "issued"]
-        with self.faults.during(faults) as seen:
-            try:
-                result = vouchers.expire_vouchers()
-            except Exception:
-                # gave up on a fault that outlasted the retries: the next run (the next day's)
-                # does what is left, and the invariants see every voucher's status
-                if not seen.may_give_up:
-                    raise
-                result = None
-        if result is None:
-            with self.faults.during():
-                again = vouchers.expire_vouchers()
-            assert again["vouchers"] <= len(expiring), again
+        expired, unknown = 0, False
+        for attempt in range(3):
+            with self.faults.during(faults if attempt == 0 else ()) as seen:
+                try:
+                    result = vouchers.expire_vouchers()
+                except Exception:
+                    # gave up on a fault that outlasted the retries: the next run (the next
+                    # day's) does what is left, and the invariants see every voucher's status
+                    if not seen.may_give_up:
+                        raise
+                    unknown = True  # what the interrupted run expired is not reported
+                    continue
+            expired += result["vouchers"]
+            if not result["failed"]:
+                break
+            # a partition or voucher left on an injected fault is left for the next run
+            assert seen.may_give_up and result["failed"] <= sum(seen.fired.values()), (result, dict(seen.fired))
         else:
-            # redeemed (or reversed after expiry) vouchers keep their key and are skipped
-            assert (result["vouchers"], result["skipped"]) == (len(expiring), len(due) - len(expiring)), result
+            raise AssertionError(f"voucher expiry still failing: {result}")
+        # redeemed (or reversed after expiry) vouchers keep their key and are skipped by every run
+        assert result["skipped"] == len(due) - len(expiring), result
+        assert expired <= len(expiring) if unknown else expired == len(expiring), (expired, result)
         for v in expiring:
             v.status, v.due = "expired", False
 
@@ -908,13 +916,14 @@ VouchersMachine.TestCase.settings = machine_settings()
 
 
 @pytest.mark.usefixtures("stateful_db")
-def test_voucher_invariants():
+@pytest.mark.parametrize("half", HALVES)
+def test_voucher_invariants(half, record_property, monkeypatch):
     OUTCOMES.clear()
     VouchersMachine.fired.clear()
-    VouchersMachine.TestCase().runTest()
+    run_half(VouchersMachine, monkeypatch)
     if os.environ.get("DIEM_STATEFUL_STATS"):
         print("\n".join(f"{n:6d}  {what}" for what, n in sorted(OUTCOMES.items())))
-    report("voucher machine", VouchersMachine.fired, FIRING)
+    record_property("summary", report(f"voucher machine ({half}/2)", VouchersMachine.fired, FIRING))
 
 
 def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> store.Op:
@@ -940,20 +949,7 @@ def _stock_checked_not_taken(campaign_id: str, shard: int, now_iso: str) -> stor
 def test_model_has_teeth(target: Any, name: str, broken: Any, seen: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a defect planted in the product (and no faults) the machine fails on the invariant that sees it."""
     monkeypatch.setattr(target, name, broken)
-    monkeypatch.setattr(Faults, "_take", lambda self, operation, body: None)
-    monkeypatch.setattr(
-        VouchersMachine.TestCase,
-        "settings",
-        settings(
-            max_examples=40,
-            stateful_step_count=20,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            report_multiple_bugs=False,
-        ),
-    )
+    without_faults_deterministically(monkeypatch, VouchersMachine, examples=40)
     with pytest.raises(AssertionError) as failure:
         VouchersMachine.TestCase().runTest()
     assert seen in str(failure.value) or seen in "".join(traceback.format_tb(failure.tb)), failure.value
