@@ -695,6 +695,10 @@ class EventData(Response):
     status: VoucherStatus | CampaignStatus | None = None
     name: str | None = None
     issued: int | None = Field(default=None, description="campaign.sold_out: vouchers issued in all.")
+    household_id: str | None = None
+    returned_points: int | None = Field(
+        default=None, description="household.left: the member's own batches taken back (0 for a recycled number)."
+    )
 
 
 class EventOut(Response):
