@@ -21,9 +21,17 @@ POINTS_TYPES = (
 )
 VOUCHER_TYPES = ("voucher.issued", "voucher.redeemed", "voucher.reversed", "voucher.expired", "voucher.cancelled")
 CAMPAIGN_TYPES = ("campaign.launched", "campaign.paused", "campaign.ended", "campaign.sold_out")
-# named by API.md for households and network products; their issues derive them
-LATER_TYPES = ("household.joined", "household.left", "product.fulfilled", "product.refunded")
-EVENT_TYPES: tuple[str, ...] = (*POINTS_TYPES, "tier.changed", *VOUCHER_TYPES, *CAMPAIGN_TYPES, *LATER_TYPES)
+HOUSEHOLD_TYPES = ("household.joined", "household.left")
+# named by API.md for network products; derived by the products work
+LATER_TYPES = ("product.fulfilled", "product.refunded")
+EVENT_TYPES: tuple[str, ...] = (
+    *POINTS_TYPES,
+    "tier.changed",
+    *VOUCHER_TYPES,
+    *CAMPAIGN_TYPES,
+    *HOUSEHOLD_TYPES,
+    *LATER_TYPES,
+)
 
 # what a partner may subscribe to and read, and of each exactly these fields
 _CAMPAIGN_FIELDS = ("campaign_id", "name", "status", "from", "issued")

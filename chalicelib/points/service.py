@@ -43,6 +43,9 @@ def to_account(item: Subscriber) -> Account:
         tier=TierState(item.tier or tiers.TIER_CODES[0], _date(item.tier_since), _date(item.tier_cycle_ends_on)),
         next_anniversary=_date(item.next_anniversary),
         ledger=Links(tuple(item.ledger_open or ()), item.ledger_sealed),
+        household_id=item.household_id,
+        pool=_int_map(item.pool),
+        household_left_on=_date(item.household_left_on),
     )
 
 
@@ -71,7 +74,7 @@ def account_ops(item: Subscriber, account: Account, entries: list[Entry], now: d
     ops: list[store.Op] = []
     before_seq = int(item.seq or 0)
     seq = before_seq
-    balance = account.balance - sum(e.points for e in entries)
+    balance = account.total() - sum(e.points for e in entries)
     links, seals = chain.extend(account.ledger, [e.entry_id for e in entries])
     for entry in entries:
         seq += 1
@@ -127,6 +130,9 @@ def _stored_state(account: Account, links: Links) -> list[tuple[Any, Any]]:
         (Subscriber.review_due, account.review_due()),
         (Subscriber.ledger_open, list(links.open)),
         (Subscriber.ledger_sealed, links.sealed),
+        (Subscriber.household_id, account.household_id),
+        (Subscriber.pool, account.pool),
+        (Subscriber.household_left_on, account.household_left_on.isoformat() if account.household_left_on else None),
     ]
 
 
@@ -261,7 +267,17 @@ def view_of(item: Subscriber) -> dict[str, Any]:
         "next_tier": above,
         "rank_points_to_next_tier": needed,
         "expiring": [{"on": day, "points": pts} for day, pts in points_rules.expiring(account.buckets, today)],
+        "household": _household_summary(item),
     }
+
+
+def _household_summary(item: Subscriber) -> dict[str, Any] | None:
+    """The household's pool as this member sees it (None, and no read, when not in one)."""
+    if not item.household_id:
+        return None
+    from chalicelib.households import service as households
+
+    return households.summary(item)
 
 
 def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:
