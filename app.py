@@ -410,6 +410,96 @@ def expire_vouchers(event: Any) -> dict[str, int]:
     return done
 
 
+# -- households (pooled points) ---------------------------------------------
+# the member's path parameter is `{member}`, not `{msisdn}`: the caller is the
+# household's owner (or the member leaving), checked by the service, while the
+# edge would let only the subscriber named by an `{msisdn}` through
+
+
+@api.route(
+    "/v1/households",
+    "POST",
+    roles=SUBSCRIBER,
+    summary="Create a household; the caller becomes its owner",
+    response="HouseholdOut",
+    status=201,
+    errors=(404, 409),
+)
+def post_household(call: Call) -> Any:
+    return wiring.households().create(call.subscriber, call.idempotency)
+
+
+@api.route(
+    "/v1/households/{household_id}",
+    "GET",
+    roles=SELF_OR_OPERATOR,
+    summary="A household, its members and pool (its members and the operator; others 404)",
+    response="HouseholdOut",
+    errors=(404,),
+)
+def get_household(call: Call) -> Any:
+    caller = None if call.who.role == "operator" else call.subscriber
+    return wiring.households().view(call.params["household_id"], caller)
+
+
+@api.route(
+    "/v1/households/{household_id}/invitations",
+    "POST",
+    roles=SUBSCRIBER,
+    summary="The owner invites a subscriber (valid 7 days)",
+    body="InvitationIn",
+    response="InvitationOut",
+    status=201,
+    errors=(403, 404, 409),
+)
+def post_invitation(call: Call) -> Any:
+    invitee = wiring.normalise(call.body.msisdn)
+    return wiring.households().invite(call.subscriber, call.params["household_id"], invitee, call.idempotency)
+
+
+@api.route(
+    "/v1/households/{household_id}/invitations/{msisdn}/accept",
+    "POST",
+    owner="msisdn",
+    roles=SUBSCRIBER,
+    summary="The invited subscriber joins the household",
+    response="HouseholdOut",
+    errors=(404, 409),
+)
+def post_accept(call: Call) -> Any:
+    return wiring.households().accept(call.subscriber, call.params["household_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/households/{household_id}/members/{member}",
+    "PATCH",
+    roles=SUBSCRIBER,
+    summary="The owner allows or forbids a member to spend from the pool",
+    body="MemberPatch",
+    response="HouseholdMemberOut",
+    errors=(403, 404, 409),
+)
+def patch_member(call: Call) -> Any:
+    member = wiring.member_from_path(call.params["member"])
+    b = call.body
+    return wiring.households().set_can_spend(
+        call.subscriber, call.params["household_id"], member, b.can_spend, call.idempotency
+    )
+
+
+@api.route(
+    "/v1/households/{household_id}/members/{member}",
+    "DELETE",
+    roles=SUBSCRIBER,
+    summary="The owner removes a member, or a member leaves (the owner leaving dissolves it)",
+    response="MemberRemovedOut",
+    errors=(403, 404),
+)
+def delete_member(call: Call) -> Any:
+    member = wiring.member_from_path(call.params["member"])
+    return wiring.households().remove(call.subscriber, call.params["household_id"], member, call.idempotency)
+
+
 # -- channels for basic phones: USSD and SMS gateways -------------------------------
 
 GATEWAY = ("gateway",)

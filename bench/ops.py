@@ -92,7 +92,7 @@ TARGETS = {
     "lookup": Target("1 GetItem", {"GetItem": 1}),
     "redeem": Target("1 TransactWriteItems, <= 6 WCU", {"TransactWriteItems": 1}, 6),
     # no figure in TARGETS.md: the baseline makes the same calls as diem
-    "reverse": Target("(none set)", {"GetItem": 2, "TransactWriteItems": 1}),
+    "reverse": Target("(none set)", {"GetItem": 2, "TransactWriteItems": 1}),  # the baseline's calls
 }
 
 NAMES = {
@@ -964,9 +964,11 @@ def bench_reverse(
 ) -> OpResult:
     """`POST /v1/redemptions/{id}/reversal` on the redemptions the redeem benchmark made.
     No figure in TARGETS.md: the baseline makes diem's calls (the redemption, then
-    its voucher, then one transaction of voucher, redemption and stock shard)."""
+    its voucher, then one transaction of voucher, redemption, stock shard and the
+    check that the voucher's owner still holds the number)."""
     headers = {"X-Api-Key": vw.api_key}
     vouchers, redemptions, counters = w.base_table("vouchers"), w.base_table("redemptions"), w.base_table("counters")
+    subscribers = w.base_table("subscribers")
     diem_ids, base_ids = list(vw.diem_redemptions), list(vw.base_redemptions)
     if len(diem_ids) < _needed(warmup, iterations) or len(base_ids) < 2 * (PROBES + warmup + iterations):
         raise Unexpected("fewer redemptions than reversals")
@@ -1020,6 +1022,15 @@ def bench_reverse(
                         "UpdateExpression": "ADD reversed :one",
                         "ConditionExpression": "attribute_exists(counter_id)",
                         "ExpressionAttributeValues": {":one": _n(1)},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": subscribers,
+                        "Key": {"msisdn": voucher["msisdn"]},
+                        "ConditionExpression": "owner_id = :owner",
+                        "ExpressionAttributeValues": {":owner": voucher["owner_id"]},
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 },

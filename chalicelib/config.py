@@ -105,6 +105,12 @@ class Rules:
     claims_per_shard_per_second: int = 250
     max_inventory_shards: int = 64
     claim_max_attempts: int = 6
+    # -- households (DOMAIN.md "Households")
+    household_max_members: int = 5
+    household_invitation_days: int = 7
+    household_rejoin_wait_days: int = 30
+    # open invitations one household holds at once (they live on its item)
+    household_max_invitations: int = 20
     # channels for basic phones (DOMAIN.md "Channels and notifications"): one USSD
     # page, two SMS segments, in GSM 03.38 characters
     ussd_screen_chars: int = 182

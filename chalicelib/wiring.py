@@ -242,3 +242,24 @@ def notify_expiring() -> dict[str, int]:
     from chalicelib.events import expiring
 
     return expiring.notify_expiring()
+
+
+# -- households ----------------------------------------------------------------
+
+
+def households() -> ModuleType:
+    from chalicelib.households import service
+
+    return service
+
+
+def normalise(raw: str) -> str:
+    """A subscriber's MSISDN from a request body, normalised (400 if it is none)."""
+    return normalise_msisdn(raw)
+
+
+def member_from_path(raw: str) -> str:
+    """A household member's MSISDN from the path (400 if it is none)."""
+    from chalicelib.subscribers import msisdn_from_path
+
+    return msisdn_from_path(raw)

@@ -28,6 +28,7 @@ class Demo:
     partner_id: str | None = None
     api_key: str | None = None
     campaign_id: str | None = None
+    household_id: str | None = None
     # channel gateways: channel -> key
     gateway_keys: dict[str, str] = field(default_factory=dict)
     # network products: sku -> product_id
@@ -59,9 +60,24 @@ def seed() -> Demo:
     demo = Demo()
     _profiles_and_points(demo)
     _partner_and_campaign(demo)
+    _household(demo)
     _gateways(demo)
     _products(demo)
     return demo
+
+
+def _household(demo: Demo) -> None:
+    """A household of the first two subscribers (the second may spend from the pool), with a
+    month of each member's earnings in the pool."""
+    from chalicelib.households import service as households
+
+    owner, member = demo.subscribers[0], demo.subscribers[1]
+    demo.household_id = households.create(owner, None).body["household_id"]
+    households.invite(owner, demo.household_id, member, None)
+    households.accept(member, demo.household_id, None)
+    households.set_can_spend(owner, demo.household_id, member, True, None)
+    for msisdn, _, _, monthly in SUBSCRIBERS[:2]:
+        points.accrue(f"demo-{msisdn}-pooled", msisdn, monthly, "mobile", clock.now() - timedelta(hours=1), None)
 
 
 def _gateways(demo: Demo) -> None:
@@ -113,6 +129,8 @@ def print_demo(demo: Demo, base: str) -> None:
     if demo.partner_id:
         print(f"  partner:     {demo.partner_id}  API key: {demo.api_key}")
         print(f"  campaign:    {demo.campaign_id} (active)")
+    if demo.household_id:
+        print(f"  household:   {demo.household_id} (owner {demo.subscribers[0]}, member {demo.subscribers[1]})")
     print("\nTokens (12 h)")
     print(f"  OPERATOR={operator}")
     print(f"  MARKETER={marketer}")
@@ -131,6 +149,8 @@ def print_demo(demo: Demo, base: str) -> None:
         )
         print(f'  curl -s {base}/v1/vouchers/<code> -H "X-Api-Key: {demo.api_key}"')
     print(f'  curl -s {base}/v1/subscribers/{subscriber}/ledger -H "Authorization: Bearer $SUBSCRIBER"')
+    if demo.household_id:
+        print(f'  curl -s {base}/v1/households/{demo.household_id} -H "Authorization: Bearer $SUBSCRIBER"')
     if demo.gateway_keys:
         print_channels(demo, base)
     if demo.products:

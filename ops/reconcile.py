@@ -1,7 +1,8 @@
 """`python -m ops.reconcile` (`make reconcile`): check a deployment's tables for
 drift between things that must always agree, naming the ids involved.
 
-Subscribers: balance >= 0, == the sum of its buckets (none negative), == the
+Subscribers: balance >= 0, == the sum of its buckets (none negative); balance
+plus the batches contributed to a household's pool (none negative) == the
 sum of the current owner's ledger entries; a former owner's entries (a
 recycled number) sum to 0.
 Campaigns: a draft has no shards and no vouchers; a launched one has exactly
@@ -231,9 +232,14 @@ def _subscribers(t: Tables) -> Iterator[Drift]:
             yield Drift("subscriber.negative_bucket", ids, f"buckets {negative}")
         if sum(buckets.values()) != balance:
             yield Drift("subscriber.buckets", ids, f"balance {balance}, but its buckets sum to {sum(buckets.values())}")
+        # households: the batches a member contributed to a pool are theirs too (chalicelib/households)
+        pool = _ints(item.pool)
+        if any(points < 0 for points in pool.values()):
+            yield Drift("subscriber.negative_pool_batch", ids, f"pool {pool}")
         ledger = t.ledger.get(item.owner_id, 0)
-        if ledger != balance:
-            yield Drift("subscriber.ledger", ids, f"balance {balance}, but the owner's ledger sums to {ledger}")
+        if ledger != balance + sum(pool.values()):
+            held = f"balance {balance} and pool batches {sum(pool.values())}"
+            yield Drift("subscriber.ledger", ids, f"{held}, but the owner's ledger sums to {ledger}")
     for owner, total in sorted(t.ledger.items()):
         if owner not in current and total != 0:
             yield Drift(

@@ -96,6 +96,10 @@ def _demo_ids(text: str) -> dict[str, Any]:
         assert match, f"dev.serve did not print the demo {name}:\n{text}"
         ids[name] = match.group(1).strip()
     ids["subscribers"] = [s.strip() for s in ids["subscribers"].split(",")]
+    # households: the demo household (`make run` seeds one)
+    household = re.search(r"household:\s+(\S+)", text)
+    assert household, f"dev.serve did not print the demo household:\n{text}"
+    ids["household_id"] = household.group(1)
     return ids
 
 

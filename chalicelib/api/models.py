@@ -67,6 +67,7 @@ class LedgerKind(StrEnum):
     expire = "expire"
     adjust = "adjust"
     forfeit = "forfeit"
+    household_left = "household_left"
 
 
 def _error_codes() -> list[str]:
@@ -233,6 +234,12 @@ class Expiring(Response):
     points: int
 
 
+class PointsHousehold(Response):
+    household_id: str
+    pool_balance: int = Field(description="Spendable points in the household's pool (every member's batches).")
+    can_spend: bool = Field(description="Whether this member may spend from the pool.")
+
+
 class PointsOut(Response):
     msisdn: str
     balance: int
@@ -242,6 +249,7 @@ class PointsOut(Response):
     next_tier: Tier | None
     rank_points_to_next_tier: int | None
     expiring: list[Expiring] = Field(description="Points that will expire, by date, soonest first.")
+    household: PointsHousehold | None = Field(default=None, description="The household this subscriber is in, if any.")
 
 
 class LedgerEntryOut(Response):
@@ -524,6 +532,49 @@ class RedemptionPage(Response):
     next_cursor: str | None
 
 
+# --- households ----------------------------------------------------------------
+
+
+class HouseholdRole(StrEnum):
+    owner = "owner"
+    member = "member"
+
+
+class HouseholdMemberOut(Response):
+    msisdn: str
+    role: HouseholdRole
+    can_spend: bool
+    joined_at: Timestamp
+    contributed_points: int = Field(description="This member's remaining batches in the pool.")
+
+
+class HouseholdOut(Response):
+    household_id: str
+    owner: str
+    members: list[HouseholdMemberOut]
+    pool_balance: int
+
+
+class InvitationIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"msisdn": "0971112233"}]})
+    msisdn: Annotated[str, Field(min_length=9, max_length=20)]
+
+
+class InvitationOut(Response):
+    household_id: str
+    msisdn: str
+    expires_at: Timestamp
+
+
+class MemberPatch(Request):
+    can_spend: StrictBool
+
+
+class MemberRemovedOut(Response):
+    msisdn: str
+    returned_points: int = Field(description="The member's own remaining batches, back in their balance.")
+
+
 # --- channels: USSD and SMS gateways ---------------------------------------------
 
 
@@ -644,6 +695,10 @@ class EventData(Response):
     status: VoucherStatus | CampaignStatus | None = None
     name: str | None = None
     issued: int | None = Field(default=None, description="campaign.sold_out: vouchers issued in all.")
+    household_id: str | None = None
+    returned_points: int | None = Field(
+        default=None, description="household.left: the member's own batches taken back (0 for a recycled number)."
+    )
     # network products: product.fulfilled / product.refunded (`name` and `points` above: the product's and its price)
     order_id: str | None = None
     product_id: str | None = None

@@ -86,6 +86,9 @@ class Points:
     to_next: int | None
     cycle_ends_on: date | None
     expiring: tuple[tuple[date, int], ...] = ()
+    # the household's pool, if the subscriber is in one, and whether they may spend from it
+    pool: int | None = None
+    can_spend_pool: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def points_of(view: dict[str, Any]) -> Points:
         to_next=view.get("rank_points_to_next_tier"),
         cycle_ends_on=date.fromisoformat(cycle) if cycle else None,
         expiring=tuple((date.fromisoformat(e["on"]), int(e["points"])) for e in view["expiring"]),
+        pool=int(household["pool_balance"]) if (household := view.get("household")) else None,
+        can_spend_pool=bool(household and household.get("can_spend")),
     )
 
 
@@ -227,6 +232,9 @@ def points_screen(points: Points) -> Screen:
         lines.append(f"{number(amount)} diem het han {day(on)}")
     else:
         lines.append("Khong co diem sap het han")
+    if points.pool is not None:
+        may = "duoc dung" if points.can_spend_pool else "khong duoc dung"
+        lines.append(f"Quy nhom: {number(points.pool)} diem ({may})")
     return screen(END, *lines)
 
 
@@ -404,6 +412,8 @@ def sms_points(points: Points) -> str:
     if points.expiring:
         on, amount = min(points.expiring)
         lines.append(f"{number(amount)} diem het han ngay {day(on)}.")
+    if points.pool is not None:
+        lines.append(f"Quy nhom: {number(points.pool)} diem.")
     return sms(lines)
 
 

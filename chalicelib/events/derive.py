@@ -5,6 +5,10 @@ What becomes an event (API.md "Events and webhooks"):
 - ledger, an entry written: `points.earned` (earn, tenure_bonus), `points.spent`,
   `points.adjusted`, `points.refunded`, `points.expired`, `points.forfeited`;
 - subscribers, the same owner's tier differs: `tier.changed` `{msisdn, from, to}`;
+  the same owner's `household_id` set: `household.joined` `{msisdn, household_id}`;
+  a recycled number's old owner was in a household: `household.left` (returned 0);
+- ledger, a `household_left` entry (a member left, was removed, or the
+  household was dissolved): `household.left` `{msisdn, household_id, returned_points}`;
 - vouchers, written: `voucher.issued`; issued -> redeemed: `voucher.redeemed`;
   redeemed -> issued / expired / cancelled: `voucher.reversed` (with the status
   it went back to); issued -> expired / cancelled: `voucher.expired` / `voucher.cancelled`;
@@ -96,6 +100,8 @@ def _ledger(change: Change) -> list[Derived]:
     if change.name != "INSERT" or new is None:
         return []  # an entry is written once and never changed
     kind = str(new.get("kind", ""))
+    if kind == "household_left":
+        return [_left(new["owner_id"], new["entry_id"], new["msisdn"], new.get("ref"), new.get("detail"), change.at)]
     if kind not in LEDGER_TYPES:
         return []
     data = {
@@ -110,15 +116,33 @@ def _ledger(change: Change) -> list[Derived]:
     return [Event(ledger_event_id(new["owner_id"], new["entry_id"]), LEDGER_TYPES[kind], iso(change.at), data)]
 
 
+def _left(owner_id: str, cause: str, msisdn: str, household_id: Any, detail: Any, at: datetime) -> Event:
+    returned = int((detail or {}).get("returned_points", 0)) if isinstance(detail, dict) else 0
+    data = {"msisdn": msisdn, "household_id": str(household_id), "returned_points": returned}
+    return Event(event_id("household.left", owner_id, cause), "household.left", iso(at), data)
+
+
 def _subscriber(change: Change) -> list[Derived]:
     old, new = change.old, change.new
-    if change.name != "MODIFY" or old is None or new is None or old.get("owner_id") != new.get("owner_id"):
-        return []  # a new profile, or a recycled number's new owner, changes no one's tier
+    if change.name != "MODIFY" or old is None or new is None:
+        return []  # a new profile changes no one's tier or household
+    if old.get("owner_id") != new.get("owner_id"):
+        # a recycled number's new owner: the old owner's household membership ended (batches forfeited)
+        if not old.get("household_id"):
+            return []
+        owner = str(old["owner_id"])
+        return [_left(owner, f"recycled:{new['owner_id']}", new["msisdn"], old["household_id"], None, change.at)]
+    stamp = (str(new["owner_id"]), str(new.get("seq", 0)), str(new.get(KERNEL_STAMP, "")))
+    found: list[Derived] = []
     before, after = old.get("tier") or "potential", new.get("tier") or "potential"
-    if before == after:
-        return []
-    eid = event_id("tier.changed", str(new["owner_id"]), str(new.get("seq", 0)), str(new.get(KERNEL_STAMP, "")))
-    return [Event(eid, "tier.changed", iso(change.at), {"msisdn": new["msisdn"], "from": before, "to": after})]
+    if before != after:
+        data = {"msisdn": new["msisdn"], "from": before, "to": after}
+        found.append(Event(event_id("tier.changed", *stamp), "tier.changed", iso(change.at), data))
+    joined = new.get("household_id")
+    if joined and joined != old.get("household_id"):
+        data = {"msisdn": new["msisdn"], "household_id": str(joined)}
+        found.append(Event(event_id("household.joined", *stamp), "household.joined", iso(change.at), data))
+    return found
 
 
 def _voucher_data(item: dict[str, Any]) -> dict[str, Any]:

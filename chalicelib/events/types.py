@@ -21,16 +21,15 @@ POINTS_TYPES = (
 )
 VOUCHER_TYPES = ("voucher.issued", "voucher.redeemed", "voucher.reversed", "voucher.expired", "voucher.cancelled")
 CAMPAIGN_TYPES = ("campaign.launched", "campaign.paused", "campaign.ended", "campaign.sold_out")
-# named by API.md for households; their issue derives them
-LATER_TYPES = ("household.joined", "household.left")
 # network products (operators only): an order the charging system provisioned, or refused (the points back)
 PRODUCT_TYPES = ("product.fulfilled", "product.refunded")
+HOUSEHOLD_TYPES = ("household.joined", "household.left")
 EVENT_TYPES: tuple[str, ...] = (
     *POINTS_TYPES,
     "tier.changed",
     *VOUCHER_TYPES,
     *CAMPAIGN_TYPES,
-    *LATER_TYPES,
+    *HOUSEHOLD_TYPES,
     *PRODUCT_TYPES,
 )
 

@@ -28,6 +28,7 @@ from chalicelib.vouchers import codes, views
 
 VOUCHER = "voucher"
 REDEMPTION = "redemption"
+HOLDER = "holder"
 
 
 def _code(partner_id: str, raw: str) -> str:
@@ -135,12 +136,11 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
         window = timedelta(days=rules().reversal_window_days)
         if clock.parse_iso(redemption.redeemed_at) + window < now:
             raise Conflict(f"Redemptions can be reversed within {window.days} days only.", "INVALID_STATE")
-        voucher, holder = _voucher_and_holder(redemption.code)
-        # never issued again to nobody: a recycled number's old owner is gone
-        if holder is None or holder.owner_id != voucher.owner_id:
-            status = "cancelled"
-        else:
-            status = "expired" if voucher.expires_at <= now_iso else "issued"
+        voucher = Voucher.get(redemption.code, consistent_read=True)
+        # never issued again to nobody: a recycled number's old owner is gone. The
+        # holder is checked in the transaction (no read): a failed check means gone
+        status = "expired" if voucher.expires_at <= now_iso else "issued"
+        status = "cancelled" if holder_gone else status
         actions: list[Any] = [
             Voucher.status.set(status),
             Voucher.redemption_id.remove(),
@@ -168,19 +168,20 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
             ),
             shards.reversed_op(voucher.campaign_id, int(voucher.shard)),
         ]
+        if not holder_gone:
+            holder = Subscriber.owner_id == voucher.owner_id
+            ops.append(store.check(Subscriber, voucher.msisdn, condition=holder, label=HOLDER))
         body = {"redemption_id": redemption_id, "reversed_at": now_iso, "voucher_status": status}
         # reversed or changed meanwhile: decided again from a fresh read
-        return store.Plan(ops, Reply(200, body))
+        return store.Plan(ops, Reply(200, body), {HOLDER: gone})
+
+    holder_gone = False
+
+    def gone(old: dict[str, Any] | None) -> None:
+        nonlocal holder_gone
+        holder_gone = True  # decided again: the voucher is cancelled, not issued to nobody
 
     return store.run(decide, idem)
-
-
-def _voucher_and_holder(code: str) -> tuple[Voucher, Subscriber | None]:
-    """The voucher and its number's current subscriber item (two reads: the
-    number is on the voucher)."""
-    voucher = Voucher.get(code, consistent_read=True)
-    found = store.batch_get([(Subscriber, voucher.msisdn, None)])
-    return voucher, found[(Subscriber, voucher.msisdn, None)]
 
 
 def _bound(text: str | None, end: bool) -> str | None:

@@ -44,6 +44,12 @@ class Account:
     tier: TierState
     next_anniversary: date | None
     ledger: Links = field(default_factory=Links)
+    # households: the household this owner is in and the batches contributed to
+    # its pool (expiry date -> points): the owner's points, spendable by the
+    # members the household's owner allows, not part of `balance`
+    household_id: str | None = None
+    pool: dict[str, int] = field(default_factory=dict)
+    household_left_on: date | None = None
 
     # -- derived views --------------------------------------------------
 
@@ -77,21 +83,13 @@ class Account:
         if expires_on < today:
             # a late event whose spendable points would already have expired: only rank points count
             spendable = 0
-        buckets = current.buckets
-        if spendable:
-            buckets = points_rules.credit(buckets, spendable, expires_on)
         rank = dict(current.rank)
         month = month_key(occurred_on)
         rank[month] = rank.get(month, 0) + base
-        updated = replace(current, buckets=buckets, rank=rank, balance=current.balance + spendable)
-        updated = updated._upgraded(today)
+        updated = replace(current, rank=rank)._credited(spendable, expires_on)._upgraded(today)
+        detail: dict[str, Any] = {"amount_vnd": amount_vnd, "service": service, "occurred_on": occurred_on.isoformat()}
         entry = Entry(
-            f"earn:{event_id}",
-            "earn",
-            spendable,
-            rank_points=base,
-            ref=event_id,
-            detail={"amount_vnd": amount_vnd, "service": service, "occurred_on": occurred_on.isoformat()},
+            f"earn:{event_id}", "earn", spendable, rank_points=base, ref=event_id, detail=current._pooled(detail)
         )
         return updated._pruned(today), entry
 
@@ -104,20 +102,18 @@ class Account:
         _, years = points_rules.next_anniversary(current.activated_on, anniversary - timedelta(days=1))
         following, _ = points_rules.next_anniversary(current.activated_on, anniversary)
         bonus = points_rules.tenure_bonus(years)
-        buckets = points_rules.credit(current.buckets, bonus, points_rules.expiry_for(None, anniversary))
         rank = dict(current.rank)
         month = month_key(anniversary)
         rank[month] = rank.get(month, 0) + bonus
-        updated = replace(
-            current, buckets=buckets, rank=rank, balance=current.balance + bonus, next_anniversary=following
-        )._upgraded(today)
+        updated = replace(current, rank=rank, next_anniversary=following)
+        updated = updated._credited(bonus, points_rules.expiry_for(None, anniversary))._upgraded(today)
         entry = Entry(
             f"tenure_bonus:{anniversary.isoformat()}",
             "tenure_bonus",
             bonus,
             rank_points=bonus,
             ref=anniversary.isoformat(),
-            detail={"years": years},
+            detail=current._pooled({"years": years}),
         )
         return updated._pruned(today), entry
 
@@ -160,20 +156,44 @@ class Account:
         return updated._pruned(today), Entry(entry_id, kind, points, ref=ref)
 
     def expire(self, today: date) -> tuple[Account, list[Entry]]:
-        """Remove buckets whose expiry date has passed, one `expire` entry per date."""
+        """Remove buckets whose expiry date has passed, one `expire` entry per date
+        (and one per date of the batches contributed to a household's pool)."""
         current = self.effective(today)
         gone = points_rules.expired(current.buckets, today)
-        if not gone:
+        pool_gone = points_rules.expired(current.pool, today)
+        if not gone and not pool_gone:
             return current, []
         buckets = {d: p for d, p in current.buckets.items() if d not in gone}
+        pool = {d: p for d, p in current.pool.items() if d not in pool_gone}
         entries = [Entry(f"expire:{d}", "expire", -p, ref=d) for d, p in sorted(gone.items())]
-        updated = replace(current, buckets=buckets, balance=current.balance - sum(gone.values()))
+        entries += [
+            Entry(f"expire:pool:{d}", "expire", -p, ref=d, detail={"household_id": current.household_id or ""})
+            for d, p in sorted(pool_gone.items())
+        ]
+        updated = replace(current, buckets=buckets, pool=pool, balance=current.balance - sum(gone.values()))
         return updated._pruned(today), entries
 
     def review(self, today: date) -> Account:
         return self.effective(today)._pruned(today)
 
     # -- helpers --------------------------------------------------------
+
+    def _credited(self, points: int, expires_on: date) -> Account:
+        """`points` of an earning or a bonus: to the household's pool while a member, else to the balance."""
+        if not points:
+            return self
+        if self.household_id is not None:
+            return replace(self, pool=points_rules.credit(self.pool, points, expires_on))
+        return replace(
+            self, buckets=points_rules.credit(self.buckets, points, expires_on), balance=self.balance + points
+        )
+
+    def _pooled(self, detail: dict[str, Any]) -> dict[str, Any]:
+        return {**detail, "household_id": self.household_id} if self.household_id is not None else detail
+
+    def total(self) -> int:
+        """What the ledger sums to: the balance and the batches contributed to a pool."""
+        return self.balance + sum(self.pool.values())
 
     def _upgraded(self, today: date) -> Account:
         state = tiers.upgrade(self.tier, self.qualifying_on(today), today)
@@ -189,7 +209,7 @@ class Account:
         return digest[0] % rules().due_index_shards
 
     def expiry_due(self) -> str | None:
-        live = [d for d, p in self.buckets.items() if int(p) > 0]
+        live = [d for d, p in [*self.buckets.items(), *self.pool.items()] if int(p) > 0]
         return f"{min(live)}#{self.due_shard()}" if live else None
 
     def anniversary_due(self) -> str | None:

@@ -43,6 +43,9 @@ def to_account(item: Subscriber) -> Account:
         tier=TierState(item.tier or tiers.TIER_CODES[0], _date(item.tier_since), _date(item.tier_cycle_ends_on)),
         next_anniversary=_date(item.next_anniversary),
         ledger=Links(tuple(item.ledger_open or ()), item.ledger_sealed),
+        household_id=item.household_id,
+        pool=_int_map(item.pool),
+        household_left_on=_date(item.household_left_on),
     )
 
 
@@ -71,7 +74,7 @@ def account_ops(item: Subscriber, account: Account, entries: list[Entry], now: d
     ops: list[store.Op] = []
     before_seq = int(item.seq or 0)
     seq = before_seq
-    balance = account.balance - sum(e.points for e in entries)
+    balance = account.total() - sum(e.points for e in entries)
     links, seals = chain.extend(account.ledger, [e.entry_id for e in entries])
     for entry in entries:
         seq += 1
@@ -127,6 +130,9 @@ def _stored_state(account: Account, links: Links) -> list[tuple[Any, Any]]:
         (Subscriber.review_due, account.review_due()),
         (Subscriber.ledger_open, list(links.open)),
         (Subscriber.ledger_sealed, links.sealed),
+        (Subscriber.household_id, account.household_id),
+        (Subscriber.pool, account.pool),
+        (Subscriber.household_left_on, account.household_left_on.isoformat() if account.household_left_on else None),
     ]
 
 
@@ -157,10 +163,11 @@ class Spent:
 def spend(
     item: Subscriber, current: Account, expired: list[Entry], points: int, entry_id: str, ref: str | None, now: datetime
 ) -> Spent:
-    """The one debit of points for something bought (a voucher claim, a network
-    product order): `current` is the account read as `item` with due expiry
-    applied (`expire`, giving `expired`); `points` 0 writes no entry and only moves
-    `seq` (a free grant). INSUFFICIENT_POINTS if there are not enough."""
+    """A FEFO debit of the subscriber's own points for a network product order,
+    through the same `Account.take` a claim's debit uses (`households.spend`,
+    which adds the household pool): `current` is the account read as `item` with
+    due expiry applied (giving `expired`); `points` 0 writes no entry and only
+    moves `seq`. INSUFFICIENT_POINTS if there are not enough."""
     today = clock.local_date(now)
     updated, entries, taken = current, list(expired), dict[str, int]()
     if points:
@@ -287,7 +294,17 @@ def view_of(item: Subscriber) -> dict[str, Any]:
         "next_tier": above,
         "rank_points_to_next_tier": needed,
         "expiring": [{"on": day, "points": pts} for day, pts in points_rules.expiring(account.buckets, today)],
+        "household": _household_summary(item),
     }
+
+
+def _household_summary(item: Subscriber) -> dict[str, Any] | None:
+    """The household's pool as this member sees it (None, and no read, when not in one)."""
+    if not item.household_id:
+        return None
+    from chalicelib.households import service as households
+
+    return households.summary(item)
 
 
 def ledger(msisdn: str, limit: int, cursor: str | None) -> dict[str, Any]:

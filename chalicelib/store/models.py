@@ -112,6 +112,12 @@ class Subscriber(_Model):
     # the ledger's reading order (chalicelib/points/chain.py): the newest ids short of a block, the newest seal
     ledger_open = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))
     ledger_sealed = UnicodeAttribute(null=True)
+    # -- households (chalicelib/households): the household this owner is in, the
+    # batches they contributed to its pool (expiry date -> points, still theirs:
+    # taken back on leaving, forfeited on recycling) and the day they last left one
+    household_id = UnicodeAttribute(null=True)
+    pool: MapAttribute[str, Any] = MapAttribute(default=dict)
+    household_left_on = UnicodeAttribute(null=True)
     # channels: when this owner sent TC (no notification SMS until DK); a recycled
     # number's new owner starts without it (the recycling writes a new item)
     sms_opt_out_at = UnicodeAttribute(null=True)
@@ -337,6 +343,27 @@ class IdempotencyRecord(_Model):
     expires_at = TTLAttribute()
 
 
+# --- households ----------------------------------------------------------------
+
+
+class Household(_Model):
+    """A household: its owner, members (msisdn -> {owner_id, role, can_spend,
+    joined_at}) and open invitations (msisdn -> expires_at). The pool itself
+    is the members' contributed batches, on their own subscriber items
+    (`Subscriber.pool`), so an accrual touches only the member's item; every
+    change here bumps `version`, and a spend from the pool is conditional on it."""
+
+    Meta = _meta("households")
+    household_id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")
+    members: MapAttribute[str, Any] = MapAttribute(default=dict)
+    invitations: MapAttribute[str, Any] = MapAttribute(default=dict)
+    version = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+
+
 # --- channels (USSD and SMS gateways) ------------------------------------------
 
 
@@ -543,6 +570,7 @@ MODELS: tuple[type[BoundModel], ...] = (
     Partner,
     ApiKey,
     IdempotencyRecord,
+    Household,
     Gateway,
     UssdSession,
     Event,

@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib import clock, store, tiers
 from chalicelib.errors import Conflict
+from chalicelib.households import service as households
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import rules as points_rules
 from chalicelib.points import service as points
@@ -198,14 +199,23 @@ def _recycle(current: Subscriber, profile: dict[str, Any], activated_on: date, t
     now = clock.now()
     old = points.to_account(current)
     ops: list[store.Op] = []
+    forfeits = []
     if old.balance:
-        forfeit = Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled")
-        zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}})
-        ops += points.account_ops(current, zeroed, [forfeit], now)[:-1]  # the ledger entry only
+        forfeits.append(Entry(f"forfeit:{activated_on.isoformat()}", "forfeit", -old.balance, ref="number recycled"))
+    if old.pool:  # the batches contributed to a household's pool: forfeited too, never inherited
+        pooled = sum(old.pool.values())
+        detail = {"household_id": old.household_id or ""}
+        forfeits.append(
+            Entry(f"forfeit:pool:{activated_on.isoformat()}", "forfeit", -pooled, ref="number recycled", detail=detail)
+        )
+    if forfeits:
+        zeroed = Account(**{**old.__dict__, "balance": 0, "buckets": {}, "pool": {}})
+        ops += points.account_ops(current, zeroed, forfeits, now)[:-1]  # the ledger entries only
+    ops += households.recycle_ops(current, today, now)
     # the first vouchers in the recycling's own transaction, the rest right after it
     ops += [_cancel_op(v.code) for v in _issued_vouchers(old.owner_id)[:_MAX_VOUCHERS_IN_RECYCLE]]
     item = _new_item(current.msisdn, profile, _fresh_account(current.msisdn, activated_on, today), clock.iso(now))
-    item.seq = old.seq + (1 if old.balance else 0)
+    item.seq = old.seq + len(forfeits)
     ops.append(store.put(item, condition=Subscriber.seq == old.seq, label=points.BALANCE))
     # a voucher redeemed or expired meanwhile: decided again (every failure is a stale read)
     return store.Plan(ops, Reply(200, profile_body(item)))

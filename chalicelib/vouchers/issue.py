@@ -27,6 +27,7 @@ from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import shards
 from chalicelib.config import rules
 from chalicelib.errors import Conflict, DiemError, NotEligible, NotFound
+from chalicelib.households import service as households
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
 from chalicelib.store import Campaign, Counter, Subscriber, Voucher
@@ -126,8 +127,12 @@ def _plan(
     count = int(campaign.shard_count)
     first = shards.choose(campaign_id, count, read.shards, read.unread)
     price = 0 if free else int(campaign.points_price)
-    spent = points.spend(subscriber, current, entries, price, f"spend:{code[0]}", campaign_id, now)
-    updated, balance_ops = spent.account, spent.ops
+    updated, spent = current, entries
+    pooled: list[store.Op] = []  # a household member's draw on the pool: the other members and the household
+    if price:
+        updated, spend, pooled = households.spend(subscriber, current, price, today, now, code[0], campaign_id)
+        spent = [*entries, *spend]
+    balance_ops = [*points.account_ops(subscriber, updated, spent, now), *pooled]
     count_op = _count_op(campaign_id, msisdn, account.owner_id, limit, mine)
 
     def claims_failed(old: dict[str, Any] | None) -> DiemError | None:

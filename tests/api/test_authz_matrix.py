@@ -98,6 +98,8 @@ class Rule:
     partner_object: bool = False
     # which allowed principal runs the positive control (default: the first role's)
     control: str | None = None
+    # the path's object belongs to its members (a household): another subscriber gets 404
+    member_object: bool = False
     # a gateway route: the channel its key must be for, and its form-encoded body (if any)
     channel: str | None = None
     form: dict[str, str] = field(default_factory=dict)
@@ -163,6 +165,18 @@ CONTRACT: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/redemptions"): Rule(PARTNER, 201, {"code": "{code}", "order_ref": "o-2"}, partner_object=True),
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): Rule(PARTNER, 200, partner_object=True),
     ("GET", "/v1/redemptions"): Rule(PARTNER, 200),
+    # households: ME owns {household_id} with THIRD as its member (`world`); for
+    # the acceptance, THIRD owns it and has invited ME; for creating, ME is in none
+    ("POST", "/v1/households"): Rule(("subscriber",), 201),
+    ("GET", "/v1/households/{household_id}"): Rule(SELF_OR_OPERATOR, 200, member_object=True),
+    ("POST", "/v1/households/{household_id}/invitations"): Rule(
+        ("subscriber",), 201, {"msisdn": OTHER}, member_object=True
+    ),
+    ("POST", "/v1/households/{household_id}/invitations/{msisdn}/accept"): Rule(("subscriber",), 200),
+    ("PATCH", "/v1/households/{household_id}/members/{member}"): Rule(
+        ("subscriber",), 200, {"can_spend": True}, member_object=True
+    ),
+    ("DELETE", "/v1/households/{household_id}/members/{member}"): Rule(("subscriber",), 200, member_object=True),
     # channels for basic phones: an operator registers gateways, each calls with its own channel's key
     ("POST", "/v1/gateways"): Rule(OPERATOR_ONLY, 201, {"name": "USSD centre", "channel": "ussd"}),
     ("POST", "/v1/channels/ussd"): Rule(
@@ -221,8 +235,8 @@ def expected_refusal(method: str, path: str, rule: Rule, principal: str) -> int 
         return 401  # an API key is no bearer token
     if role not in rule.callers:
         return 403
-    if principal == "other subscriber" and "{msisdn}" in path:
-        return 404  # API.md: another subscriber's objects are not found
+    if principal == "other subscriber" and ("{msisdn}" in path or rule.member_object):
+        return 404  # API.md: another subscriber's objects (and households) are not found
     return None
 
 
@@ -254,8 +268,29 @@ def sequential_grants(monkeypatch):
     monkeypatch.setattr(service, "GRANT_WORKERS", 1)  # moto's transactions are not thread-safe
 
 
+THIRD = "84981110001"
+
+
+def _household(api, path: str) -> dict[str, str]:
+    """The household the household routes act on (see CONTRACT)."""
+    if not path.startswith("/v1/households/"):
+        return {}
+    r = api.put(f"/v1/subscribers/{THIRD}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    owner, member = (THIRD, ME) if path.endswith("/accept") else (ME, THIRD)
+    r = api.post("/v1/households", headers=auth("subscriber", owner))
+    assert r.status_code == 201, r.data
+    household_id = r.data["household_id"]
+    r = api.post(f"/v1/households/{household_id}/invitations", {"msisdn": member}, headers=auth("subscriber", owner))
+    assert r.status_code == 201, r.data
+    if owner == ME:
+        r = api.post(f"/v1/households/{household_id}/invitations/{member}/accept", headers=auth("subscriber", member))
+        assert r.status_code == 200, r.data
+    return {"household_id": household_id, "member": THIRD}
+
+
 @pytest.fixture
-def world(api, moto_tables, charging):
+def world(api, moto_tables, request, charging):
     clock.set_now(lambda: NOW)
     for msisdn in (ME, OTHER):
         r = api.put(f"/v1/subscribers/{msisdn}", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
@@ -283,6 +318,8 @@ def world(api, moto_tables, charging):
         "/v1/redemptions", {"code": codes[1], "order_ref": "o-1"}, headers={"X-Api-Key": partner.data["api_key"]}
     )
     assert redeemed.status_code == 201, redeemed.data
+    params = getattr(request.node, "callspec", None)
+    households = _household(api, params.params.get("path", "") if params else "")
     ussd = api.post("/v1/gateways", {"name": "u", "channel": "ussd"}, headers=OPERATOR, expect=201).data
     sms = api.post("/v1/gateways", {"name": "s", "channel": "sms"}, headers=OPERATOR, expect=201).data
     webhook = api.post(
@@ -300,6 +337,7 @@ def world(api, moto_tables, charging):
         "api": api,
         "prefix": moto_tables,
         "values": {
+            **households,
             "msisdn": ME,
             "partner_id": partner_id,
             "campaign_id": campaign_id,

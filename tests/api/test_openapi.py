@@ -25,7 +25,8 @@ ENUMS = {
     "Service": {"mobile", "data", "ftth", "tv", "digital"},
     "CampaignStatus": {"draft", "active", "paused", "ended"},
     "VoucherStatus": {"issued", "redeemed", "expired", "cancelled"},
-    "LedgerKind": {"earn", "tenure_bonus", "spend", "refund", "expire", "adjust", "forfeit"},
+    "LedgerKind": {"earn", "tenure_bonus", "spend", "refund", "expire", "adjust", "forfeit", "household_left"},
+    "HouseholdRole": {"owner", "member"},
 }
 CALLER_TAGS = {"subscriber", "partner", "marketer", "operator", "channels", "platform"}
 

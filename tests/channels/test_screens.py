@@ -45,6 +45,8 @@ points = st.builds(
     to_next=st.one_of(st.none(), big),
     cycle_ends_on=st.one_of(st.none(), days),
     expiring=st.lists(st.tuples(days, big), max_size=12).map(tuple),
+    pool=st.one_of(st.none(), big),
+    can_spend_pool=st.booleans(),
 )
 offer_lists = st.lists(st.tuples(names, big), max_size=30).map(
     lambda rows: [Offer(n, name, price) for n, (name, price) in enumerate(rows, start=1)]

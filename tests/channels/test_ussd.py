@@ -402,3 +402,22 @@ def test_round_trips_per_screen(world: World) -> None:
         assert n <= limits.get(text, 2), (text, measured[text])
     assert measured["2*1*1"][1] == ["GetItem", "BatchGetItem", "TransactWriteItems"]
     assert measured["2*1"][1] == ["GetItem"]
+
+
+def test_a_household_member_sees_the_pool_on_screen_1_and_in_diem(world: World) -> None:
+    world.subscriber(OTHER, 0)
+    api = world.api
+    household = api.post("/v1/households", headers=auth("subscriber", ME), expect=201).data["household_id"]
+    path = f"/v1/households/{household}/invitations"
+    api.post(path, {"msisdn": OTHER}, headers=auth("subscriber", ME), expect=201)
+    api.post(f"{path}/{OTHER}/accept", headers=auth("subscriber", OTHER), expect=200)
+    # the member's earnings after joining go to the pool: 100,000 VND of mobile = 5,000 points (DOMAIN.md)
+    spend = {"event_id": "bill-pool-1", "msisdn": OTHER, "amount_vnd": 100_000, "service": "mobile",
+             "occurred_at": "2026-11-10T02:00:00Z"}  # fmt: skip
+    api.post("/v1/spend-events", spend, headers=OPERATOR, expect=201)
+    owner = world.session_of("1")[0]
+    assert owner.startswith("END Diem: 50.000\n") and "\nQuy nhom: 5.000 diem (duoc dung)" in owner, owner
+    member = world.screen("1", world.new_session(), phone=OTHER)
+    assert "\nQuy nhom: 5.000 diem (khong duoc dung)" in member, member
+    reply = world.sms("mo-pool-1", "DIEM", sender=OTHER).data["reply"]
+    assert "Quy nhom: 5.000 diem." in reply, reply

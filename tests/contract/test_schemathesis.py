@@ -146,6 +146,56 @@ def _seed(server: LocalApi) -> None:
         base, "POST", f"/v1/subscribers/{SUBSCRIBER}/product-orders", subscriber, {"product_id": ids["product_id"]}
     )
     ids["order_id"] = order["order_id"]
+    _seed_households(server)
+
+
+# -- households: the demo household (SUBSCRIBER owns it, OTHER is in it) ----------------
+
+HOUSEHOLD_CREATE = "POST /v1/households"
+HOUSEHOLD_INVITE = "POST /v1/households/{household_id}/invitations"
+HOUSEHOLD_ACCEPT = "POST /v1/households/{household_id}/invitations/{msisdn}/accept"
+_fresh_numbers = itertools.count(1)
+
+
+def _fresh_subscriber(server: LocalApi) -> str:
+    """A new subscriber (an 8488... number, apart from the fuzzer's PUTs) who is in no household."""
+    msisdn = f"8488{next(_fresh_numbers):07d}"
+    profile = {"activated_on": "2020-01-01", "plan": "prepaid"}
+    _call(server.base, "PUT", f"/v1/subscribers/{msisdn}", ROLE_HEADERS["operator"], profile)
+    return msisdn
+
+
+def _seed_households(server: LocalApi) -> None:
+    """The demo household, and a member of it for DELETE to remove (PATCH acts on OTHER)."""
+    ids = server.ids
+    match = re.search(r"household:\s+(\S+)", server.log())
+    assert match, f"dev.serve did not print the demo household:\n{server.log()}"
+    ids["household_id"] = match.group(1)
+    owner, member = ROLE_HEADERS["subscriber"], _fresh_subscriber(server)
+    _call(server.base, "POST", f"/v1/households/{ids['household_id']}/invitations", owner, {"msisdn": member})
+    path = f"/v1/households/{ids['household_id']}/invitations/{member}/accept"
+    _call(server.base, "POST", path, _bearer("subscriber", member))
+    ids["delete_member"] = member
+
+
+def _household_case(case: Any, server: LocalApi) -> dict[str, str]:
+    """Household routes whose success needs a caller in no household (create), an open
+    invitation (accept) or a subscriber not yet invited (invite): made fresh each aimed turn."""
+    label = case.operation.label
+    if label == HOUSEHOLD_CREATE:
+        return {"caller": _fresh_subscriber(server)}
+    if label == HOUSEHOLD_ACCEPT:
+        owner, invitee = _fresh_subscriber(server), _fresh_subscriber(server)
+        household_id = str(_call(server.base, "POST", "/v1/households", _bearer("subscriber", owner))["household_id"])
+        invite = f"/v1/households/{household_id}/invitations"
+        _call(server.base, "POST", invite, _bearer("subscriber", owner), {"msisdn": invitee})
+        return {"caller": invitee, "household_id": household_id, "msisdn": invitee}
+    if label == HOUSEHOLD_INVITE:
+        return {"invitee": _fresh_subscriber(server)}
+    return {}
+
+
+_HOUSEHOLD_CALLERS: dict[int, str] = {}  # id(case) -> the subscriber who makes it
 
 
 # a webhook endpoint nobody listens on: deliveries to it are refused on 127.0.0.1, never sent elsewhere
@@ -226,6 +276,9 @@ def _credentials(case: Any, server: LocalApi) -> list[dict[str, str]]:
         return [{"X-Api-Key": server.ids["api_key" if looks_up else "shop_api_key"]}]
     if security == "gatewayKey":
         return [{"X-Gateway-Key": server.ids[f"{_channel(case)}_key"]}]
+    caller = _HOUSEHOLD_CALLERS.pop(id(case), None)
+    if caller is not None:  # households: a subscriber made for this case
+        return [_bearer(role, caller) if role == "subscriber" else ROLE_HEADERS[role] for role in roles]
     shop = {"X-Api-Key": server.ids["shop_api_key"]}
     return [shop if role == "partner" else ROLE_HEADERS[role] for role in roles]
 
@@ -278,6 +331,8 @@ def _known_ids(case: Any, server: LocalApi, turn: int) -> dict[str, str]:
         "partner_id": ids["partner_id"],
         "code": ids["code"],
         "redemption_id": ids["redemption_id"],
+        "household_id": ids["household_id"],
+        "member": ids["delete_member"] if method == "DELETE" else OTHER,
         # a DELETE takes a fresh endpoint, so the others keep theirs
         "webhook_id": _webhook(server) if method == "DELETE" else ids["webhook_id"],
         "order_id": ids["order_id"],
@@ -293,13 +348,17 @@ def _aim(case: Any, server: LocalApi) -> bool:
     if turn % 2:
         return False
     known = _known_ids(case, server, turn)
+    fresh = _household_case(case, server)
+    known.update({k: v for k, v in fresh.items() if k in ("household_id", "msisdn")})
+    if "caller" in fresh:
+        _HOUSEHOLD_CALLERS[id(case)] = fresh["caller"]
     for name in case.path_parameters or {}:
         case.path_parameters[name] = known[name]
     if isinstance(case.body, dict) and "events" in case.body and case.operation.path == "/v1/webhooks":
         case.body["events"] = ["voucher.redeemed"]  # one every caller may take (a partner: only its types)
     body = case.body if isinstance(case.body, dict) else {}
     known_values = (
-        ("msisdn", OTHER),
+        ("msisdn", fresh.get("invitee", OTHER)),
         ("partner_id", server.ids["partner_id"]),
         ("code", server.ids["shop_code"]),
         ("phoneNumber", SUBSCRIBER),

@@ -187,3 +187,18 @@ def test_a_chunked_request_body_is_read_whole(api: LocalApi) -> None:
     assert conn.getresponse().status == 200
     assert conn.sock is sock
     conn.close()
+
+
+# -- households: the demo household `make run` seeds -----------------------------
+
+
+def test_the_demo_household_is_served_with_its_pool(api: LocalApi) -> None:
+    owner, member = api.ids["subscribers"][:2]
+    token = api.token("subscriber", member)
+    status, body = api.call("GET", f"/v1/households/{api.ids['household_id']}", {"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+    assert body["owner"] == owner and {m["msisdn"] for m in body["members"]} == {owner, member}
+    assert body["pool_balance"] > 0 and all(m["contributed_points"] > 0 for m in body["members"])
+    status, shown = api.call("GET", f"/v1/subscribers/{member}/points", {"Authorization": f"Bearer {token}"})
+    assert status == 200 and shown["household"]["can_spend"] is True, shown
+    assert f"/v1/households/{api.ids['household_id']}" in api.log()

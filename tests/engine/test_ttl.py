@@ -20,7 +20,7 @@ from chalicelib.store import Counter, IdempotencyRecord, schema
 
 pytestmark = pytest.mark.engine
 
-TTL_TABLES = {"idempotency", "counters", "api-keys", "ussd-sessions"}
+TTL_TABLES = {"idempotency", "counters", "api-keys", "ussd-sessions", "events", "deliveries", "notifications"}
 
 
 def test_update_and_describe_time_to_live(engine_is_moto: bool, raw: Any, other: str) -> None:

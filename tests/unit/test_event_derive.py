@@ -183,6 +183,40 @@ def test_quiet_hours(utc, held_until):
     assert messages.not_before(instant) == wanted
 
 
+# -- households ----------------------------------------------------------------------
+
+
+def member(**more) -> dict:
+    return {"msisdn": "849", "owner_id": "849@2020-01-15", "tier": "potential", "seq": 4, "_rq": "r.1", **more}
+
+
+def test_joining_a_household_and_leaving_it_are_events():
+    (joined,) = derive.derive(change("subscribers", "MODIFY", member(), member(household_id="h_1", seq=5)))
+    assert (joined.type, joined.data) == ("household.joined", {"msisdn": "849", "household_id": "h_1"})  # type: ignore[union-attr]
+    # a member's later changes (earning into the pool) are no new join
+    assert (
+        derive.derive(change("subscribers", "MODIFY", member(household_id="h_1"), member(household_id="h_1", seq=6)))
+        == []
+    )
+    left = entry("household_left", 0, "household_left:h_1:7") | {"ref": "h_1", "detail": {"returned_points": 1200}}
+    (event,) = derive.derive(change("ledger", "INSERT", new=left))
+    assert (event.type, event.data) == (  # type: ignore[union-attr]
+        "household.left",
+        {"msisdn": "849", "household_id": "h_1", "returned_points": 1200},
+    )
+    assert derive.derive(change("ledger", "INSERT", new=left)) == [event]  # a re-read record: the same id
+
+
+def test_a_recycled_member_leaves_the_household_and_a_tier_change_and_a_join_at_once_are_two_events():
+    recycled = member(owner_id="849@2026-11-01", seq=0, household_id=None)
+    (left,) = derive.derive(change("subscribers", "MODIFY", member(household_id="h_1"), recycled))
+    assert (left.type, left.data) == ("household.left", {"msisdn": "849", "household_id": "h_1", "returned_points": 0})  # type: ignore[union-attr]
+    assert derive.derive(change("subscribers", "MODIFY", member(), recycled)) == []
+    both = derive.derive(change("subscribers", "MODIFY", member(), member(tier="loyal", household_id="h_1", seq=5)))
+    assert sorted(e.type for e in both) == ["household.joined", "tier.changed"]  # type: ignore[union-attr]
+    assert len({e.id for e in both}) == 2  # type: ignore[union-attr]
+
+
 # -- network products ------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Households: pooled points of up to five subscribers (DOMAIN.md "Households")."""
