@@ -471,3 +471,112 @@ def post_sms(call: Call) -> Any:
 def job_worker(event: Any) -> PartialItemFailureResponse:
     """One job task a message, worked from its checkpoint; failures reported per message."""
     return wiring.work_job_tasks(event.to_dict(), event.context)
+
+
+# -- events and webhooks (API.md "Events and webhooks") ------------------------------
+
+OPERATOR_OR_PARTNER = ("operator", "partner")
+EVENTS_QUERY = (
+    QueryParam("after", {"type": "string", "maxLength": 512}, "The next_cursor of the last page read."),
+    QueryParam("types", {"type": "string", "maxLength": 1024}, "Only these event types, comma-separated."),
+    QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+)
+# Chalice needs a stream for the decorator; infra/ gives the function every
+# streamed table's stream (schema.streamed_models()) in the packaged template
+EVENTS_STREAM = "arn:aws:dynamodb:ap-southeast-1:000000000000:table/diem-subscribers/stream/set-by-infra"
+
+
+@app.on_dynamodb_record(stream_arn=EVENTS_STREAM, name="events", batch_size=100, starting_position="TRIM_HORIZON")
+def events(event: Any) -> PartialItemFailureResponse:
+    """Change streams -> the events table; the events table's stream -> deliveries and notifications."""
+    return wiring.consume_stream(event)
+
+
+@app.lambda_function(name="deliveries_consumer")
+def deliveries_consumer(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """The deliveries queue: webhook attempts (Standard Webhooks, retried on schedule) and notification SMS."""
+    return wiring.consume_deliveries(event, context)
+
+
+@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="expiry_notices")
+def expiry_notices(event: Any) -> dict[str, int]:
+    """09:00 in Asia/Ho_Chi_Minh: points.expiring notices for points expiring within 7 days."""
+    return wiring.notify_expiring()
+
+
+@api.route(
+    "/v1/events",
+    "GET",
+    roles=OPERATOR_OR_PARTNER,
+    summary="The caller's events in commit order (kept 30 days; the ids the webhooks carry)",
+    response="EventPage",
+    query=EVENTS_QUERY,
+)
+def get_events(call: Call) -> Any:
+    feed = wiring.events_feed()
+    limit, _ = page_params(call)
+    wanted = feed.parse_types(call.query.get("types"), call.who.role)
+    return feed.read(call.who.role, call.who.subject, call.query.get("after") or None, wanted, limit)
+
+
+@api.route(
+    "/v1/webhooks",
+    "POST",
+    roles=OPERATOR_OR_PARTNER,
+    summary="Register a webhook endpoint; its signing secret is shown only here",
+    body="WebhookIn",
+    response="WebhookCreated",
+    status=201,
+)
+def post_webhook(call: Call) -> Any:
+    return wiring.webhooks().create(call.who, call.body.url, list(call.body.events), call.idempotency)
+
+
+@api.route(
+    "/v1/webhooks",
+    "GET",
+    roles=OPERATOR_OR_PARTNER,
+    summary="The caller's own webhook endpoints (never a secret)",
+    response="WebhookPage",
+    query=LIST_QUERY,
+)
+def get_webhooks(call: Call) -> Any:
+    return wiring.webhooks().list_own(call.who, *page_params(call))
+
+
+@api.route(
+    "/v1/webhooks/{webhook_id}",
+    "DELETE",
+    roles=OPERATOR_OR_PARTNER,
+    summary="Delete one of the caller's webhook endpoints",
+    status=204,
+    errors=(404,),
+)
+def delete_webhook(call: Call) -> Any:
+    return wiring.webhooks().delete(call.who, call.params["webhook_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/webhooks/{webhook_id}/secret",
+    "POST",
+    roles=OPERATOR_OR_PARTNER,
+    summary="Rotate an endpoint's secret; for 24 h deliveries carry both signatures",
+    response="WebhookSecretOut",
+    status=201,
+    errors=(404,),
+)
+def post_webhook_secret(call: Call) -> Any:
+    return wiring.webhooks().rotate(call.who, call.params["webhook_id"], call.idempotency)
+
+
+@api.route(
+    "/v1/webhooks/{webhook_id}/deliveries",
+    "GET",
+    roles=OPERATOR_OR_PARTNER,
+    summary="An endpoint's recent deliveries, newest first",
+    response="DeliveryPage",
+    query=LIST_QUERY,
+    errors=(404,),
+)
+def get_webhook_deliveries(call: Call) -> Any:
+    return wiring.webhooks().deliveries(call.who, call.params["webhook_id"], *page_params(call))

@@ -190,6 +190,11 @@ def print_ops(result: dict[str, Any]) -> None:
             f"{month['accruals_per_month']:,} = {month['write_units_per_month']:,} WCU/month "
             f"(budget < {month['budget']:,}: {_yes(month['within_budget'])})"
         )
+    events = result.get("events")
+    if events:
+        added = ", ".join(f"{k} {v:g}" for k, v in events["write_units_added"].items())
+        streamed = ", ".join(f"{t}" for t, view in events["streams"].items() if view)
+        print(f"Write units added for events on the hot paths: {added} (streams on: {streamed})")
 
 
 def print_ledger(result: dict[str, Any]) -> None:
@@ -461,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
     if not args.no_package:
-        for name in ("package_size", "cold_start"):
+        for name in ("package_size", "cold_start", "events_latency"):
             print(f"\n== {name.replace('_', ' ')} ==")
             result, text = run_optional(name)
             if text:

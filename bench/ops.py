@@ -35,6 +35,7 @@ from bench import (
     DynamoCall,
     Http,
     Timing,
+    _base_name,
     bearer,
     new_prefix,
     now_iso,
@@ -1087,5 +1088,43 @@ def run(endpoint: str, iterations: int = ITERATIONS, warmup: int = WARMUP) -> di
         ),
         "operations": [r.as_dict() for r in results],
         "accrual_month": monthly,
+        "events": events_cost(w, results),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+# -- events (issue 8): what the hot paths add for them --------------------------------
+
+# the tables of the events pipeline: written by the events function and the
+# deliveries consumer, never by a request
+EVENT_TABLES = ("events", "webhooks", "deliveries", "notifications")
+HOT_PATHS = ("accrue", "claim", "redeem")
+
+
+def events_cost(w: World, results: list[OpResult]) -> dict[str, Any]:
+    """The write units accrue, claim and redeem spend on the events pipeline's
+    tables (0: events are read from the change streams), and the streams on
+    the tables they write."""
+    from bench import units
+    from chalicelib.store import schema
+
+    streams = {
+        m.Meta.base_name: w.raw.describe_table(TableName=w.prefix + m.Meta.base_name)["Table"]
+        .get("StreamSpecification", {})
+        .get("StreamViewType")
+        for m in schema.streamed_models()
+    }
+    added: dict[str, float] = {}
+    written: dict[str, list[str]] = {}
+    for result in results:
+        if result.key not in HOT_PATHS or result.status != "ok":
+            continue
+        writes = [wr for v in result.variants.values() for c in v.diem.calls for wr in c.writes]
+        tables = sorted({_base_name(wr.table) for wr in writes})
+        written[result.key] = tables
+        added[result.key] = sum(
+            units.write_units(max(units.item_size(wr.before), units.item_size(wr.after)), wr.transactional)
+            for wr in writes
+            if _base_name(wr.table) in EVENT_TABLES
+        )
+    return {"write_units_added": added, "tables_written": written, "streams": streams}

@@ -46,6 +46,13 @@ class Settings:
     # -- jobs fan-out (chalicelib/jobs/fanout.py): the queue the schedules put one task per
     # due partition on (unset: the schedule works its tasks itself, in parallel threads)
     jobs_queue_url: str | None = None
+    # -- events, webhooks, notifications (chalicelib/events, webhooks, notify) --
+    # the SQS queue of webhook deliveries and SMS notifications; unset: the local queue `make run` registers
+    deliveries_queue_url: str | None = None
+    # the KMS key sealing webhook secrets at rest; unset: stored plain (development only, refused in Lambda)
+    webhook_kms_key_id: str | None = None
+    # webhooks to http://127.0.0.1 / localhost: only on a development stage outside Lambda
+    webhooks_allow_local: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,26 @@ class Rules:
     # the wallet and history screens look at this many of the newest items
     ussd_wallet_items: int = 50
     ussd_history_entries: int = 5
+    # -- events, webhooks, notifications (API.md "Events and webhooks", DOMAIN.md) --
+    event_retention_days: int = 30
+    # the operator's feed is spread over this many index partitions (a flash sale's
+    # 10,000 events/s over ~1,000 writes/s per partition); a partner's is one
+    event_feed_shards: int = 16
+    # the feed shows an event once it is this old: events written a moment
+    # earlier by another invocation (or still reaching the index) cannot then
+    # appear behind a cursor already handed out
+    event_feed_settle_seconds: int = 3
+    # Standard Webhooks: after the first attempt, retried after these delays, then `failed`
+    webhook_retry_seconds: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    webhook_timeout_seconds: float = 10.0
+    webhook_secret_grace_hours: int = 24
+    max_webhooks_per_owner: int = 20
+    webhook_url_max_length: int = 2048
+    # points expiring within this many days get one notice per subscriber and date
+    expiry_notice_days: int = 7
+    # no notification SMS from 21:00 to 08:00 local time: held until 08:00
+    quiet_hours: tuple[int, int] = (21, 8)
+    sms_max_attempts: int = 5
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -136,7 +163,21 @@ def settings() -> Settings:
         sms_url=_env("DIEM_SMS_URL"),
         gateway_key_cache_seconds=float(_env("DIEM_GATEWAY_KEY_CACHE_SECONDS", "60") or 60),
         jobs_queue_url=_env("DIEM_JOBS_QUEUE_URL"),
+        deliveries_queue_url=_env("DIEM_DELIVERIES_QUEUE_URL"),
+        webhook_kms_key_id=_env("DIEM_WEBHOOK_KMS_KEY_ID"),
+        webhooks_allow_local=_allow_local_webhooks(stage),
     )
+
+
+def _allow_local_webhooks(stage: str) -> bool:
+    """DIEM_WEBHOOKS_ALLOW_LOCAL=true|false; by default only the dev stage off
+    Lambda (inside Lambda, 127.0.0.1 is the runtime's own API: never a target)."""
+    if _env("AWS_LAMBDA_FUNCTION_NAME") is not None:
+        return False
+    given = (_env("DIEM_WEBHOOKS_ALLOW_LOCAL") or "").lower()
+    if given in ("true", "false"):
+        return given == "true"
+    return stage == "dev"
 
 
 _rules = Rules()

@@ -170,3 +170,54 @@ def openapi_document(specs: list[Any]) -> dict[str, Any]:
 
         _document = build(specs)
     return _document
+
+
+# -- events, webhooks, notifications (API.md "Events and webhooks") --------------
+
+
+def events_feed() -> ModuleType:
+    from chalicelib.events import feed
+
+    return feed
+
+
+def webhooks() -> ModuleType:
+    from chalicelib.webhooks import service
+
+    return service
+
+
+def consume_stream(event: Any) -> PartialItemFailureResponse:
+    """The events function: a batch of change-stream records (Chalice's DynamoDBEvent)."""
+    from chalicelib.events import handler
+
+    return handler.handle_batch(event.to_dict(), event.context)
+
+
+def consume_deliveries(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """The deliveries queue: a webhook attempt or a notification SMS per message,
+    failures reported per message (after 5 receives, the dead-letter queue)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    def handle(record: Any) -> None:
+        message = json.loads(record.body)
+        kind = message.get("kind") if isinstance(message, dict) else None
+        if kind == "webhook":
+            from chalicelib.webhooks import deliveries
+
+            deliveries.attempt(str(message["webhook_id"]), str(message["position"]), int(message["attempt"]))
+        elif kind == "sms":
+            from chalicelib.notify import service as notify
+
+            notify.send(str(message["notification_id"]))
+        else:
+            raise ValueError(f"not a deliveries message: {kind!r}")
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+def notify_expiring() -> dict[str, int]:
+    from chalicelib.events import expiring
+
+    return expiring.notify_expiring()

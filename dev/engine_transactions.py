@@ -133,6 +133,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     if any(code is not None for code, _, _ in reasons):
         raise TransactionCanceledException(reasons)
     applied: list[tuple[str, dict[str, Any], Item | None]] = []
+    streams = _stream_marks(self, checked)
     try:
         for op_type, op, key, current in checked:
             if op_type == "ConditionCheck":
@@ -142,9 +143,60 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     except Exception:
         for table_name, key, before in reversed(applied):
             _restore(self, table_name, key, before)
+        _forget_stream_records(streams)
         raise
+
+
+# -- change streams (issue 8) ------------------------------------------------------
+# moto appends a stream record for each write, the rolled-back ones and the
+# restoring ones too; a transaction that is not applied must leave no record
+# (DynamoDB streams carry committed changes only). The engine serialises
+# requests, so the records after the marks taken before phase two are this
+# transaction's.
+
+
+def _stream_marks(backend: DynamoDBBackend, checked: list[tuple[str, dict[str, Any], Any, Any]]) -> list[Any]:
+    marks = []
+    for name in dict.fromkeys(op["TableName"] for _, op, _, _ in checked):
+        shard = getattr(backend.get_table(name), "stream_shard", None)
+        if shard is not None:
+            marks.append((shard, len(shard.items)))
+    return marks
+
+
+def _forget_stream_records(marks: list[Any]) -> None:
+    for shard, length in marks:
+        del shard.items[length:]
 
 
 def install() -> None:
     """Use item-level transactions in this process's moto DynamoDB backend."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _keep_stream_records(STREAM_RECORDS_KEPT)
+
+
+# moto keeps every stream record in memory for good; DynamoDB keeps them 24 h.
+# The engine keeps the last STREAM_RECORDS_KEPT of each table (sequence
+# numbers stay as they were): a reader further behind than that starts again
+# at the oldest record kept, as one does after the retention period.
+STREAM_RECORDS_KEPT = 100_000
+_TRIM = 10_000
+
+
+def _keep_stream_records(kept: int) -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    if getattr(StreamShard.add, "_diem_kept", None) == kept:
+        return
+    add = getattr(StreamShard.add, "_diem_original", StreamShard.add)
+
+    def bounded(self: Any, old: Any, new: Any) -> None:
+        add(self, old, new)
+        if len(self.items) > kept:
+            drop = min(_TRIM, len(self.items))
+            del self.items[:drop]
+            self.starting_sequence_number += drop
+
+    bounded._diem_kept = kept  # type: ignore[attr-defined]
+    bounded._diem_original = add  # type: ignore[attr-defined]
+    StreamShard.add = bounded  # type: ignore[method-assign]

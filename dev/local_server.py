@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default=DEFAULT_STAGE)
     parser.add_argument("--quiet", action="store_true", help="no line per request")
     parser.add_argument("--wait-for-go", action="store_true", help="bind now, answer after a line on stdin")
+    parser.add_argument("--events", action="store_true", help="run the events pipeline in-process (dev.events)")
     args = parser.parse_args(argv)
 
     def _exit(signum: int, frame: FrameType | None) -> None:
@@ -243,10 +244,28 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.wait_for_go:
             threading.Thread(target=_stop_on_eof, args=(server,), daemon=True).start()
-        server.serve_forever()
+        pump = _events_pipeline() if args.events else None
+        try:
+            server.serve_forever()
+        finally:
+            if pump is not None:
+                pump.stop()
     finally:
         server.server.server_close()
     return 0
+
+
+# -- the events pipeline (issue 8) ----------------------------------------------
+
+
+def _events_pipeline() -> Any:
+    """Streams -> events -> webhooks and SMS, polled in this process (`make run`);
+    the SMS go to DIEM_SMS_URL (`make run`'s sink prints them)."""
+    from dev.events import Pump
+
+    pump = Pump()
+    pump.start()
+    return pump
 
 
 if __name__ == "__main__":

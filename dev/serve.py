@@ -62,6 +62,8 @@ def main() -> int:
         command = [sys.executable, "-m", "dev.local_server", "--port", str(port), "--stage", "dev", "--wait-for-go"]
         if os.environ.get("QUIET") == "1":
             command.append("--quiet")
+        if os.environ.get("EVENTS", "1") != "0":  # EVENTS=0 make run: no events pipeline
+            command.append("--events")
         api = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, start_new_session=True)
         stack.callback(_stop_group, api)
         signal.signal(signal.SIGTERM, lambda *_: (_stop_group(api), sys.exit(0)))

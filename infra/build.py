@@ -50,6 +50,19 @@ SQS_CONSUMER_ACTIONS = (
 )
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
+# -- events, webhooks, notifications (chalicelib/events, webhooks, notify) ----------
+EVENTS_FUNCTION = "events"
+"""The Chalice function reading every change stream (app.events)."""
+DELIVERIES_CONSUMER = "deliveries_consumer"
+"""The Chalice function draining the deliveries queue (webhook attempts, SMS)."""
+STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+"""What the events function's mapping reads a stream with (on the streams' own ARNs)."""
+SQS_SEND_ACTIONS = ("sqs:SendMessage",)
+EVENTS_BATCH_SIZE = 100
+EVENTS_MAX_RETRIES = 10
+DELIVERIES_BATCH_SIZE = 5  # each attempt waits up to 10 s for its receiver
+DELIVERIES_MAX_RECEIVE_COUNT = 5
+
 CONSUMER_MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6
 """AWS: the queue's visibility timeout >= 6x the function timeout (+ batching window)."""
@@ -179,6 +192,8 @@ def tables(stage: str) -> dict[str, dict[str, Any]]:
         ttl = schema.ttl_attribute(model)
         if ttl:
             props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+        if "StreamSpecification" in props:  # CloudFormation names only the view (the stream is on)
+            props["StreamSpecification"] = {"StreamViewType": props["StreamSpecification"]["StreamViewType"]}
         resources[table_id(model.Meta.base_name)] = {
             "Type": "AWS::DynamoDB::Table",
             "DeletionPolicy": "Retain",
@@ -285,6 +300,7 @@ def role_policy(stage: str, fn: Function, table_resources: dict[str, dict[str, A
             _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [{"Fn::GetAtt": ["SpendEventsQueue", "Arn"]}])
         )
     statements += job_statements(fn.name, [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])
+    statements += events_statements(fn)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -316,6 +332,7 @@ def policy_file(stage: str) -> dict[str, Any]:
             _statement("DiemTables", DYNAMODB_ACTIONS, table_arns),  # type: ignore[arg-type]
             _statement("ConsumeSpendEvents", SQS_CONSUMER_ACTIONS, [f"arn:aws:sqs:*:*:{queue}"]),  # type: ignore[list-item]
             *job_statements(JOB_WORKER, [f"arn:aws:sqs:*:*:{job_queue_names(stage)[0]}"]),
+            *events_policy_file_statements(stage),
         ],
     }
 
@@ -510,6 +527,7 @@ def function_overrides(stage: str, fn: Function) -> dict[str, Any]:
         )
         if not STAGES[stage].jwks_required:
             env["DIEM_JWT_SECRET"] = {"Ref": "JwtSecret"}
+    env.update(events_environment(fn))
     return {
         "DependsOn": [f"{fn.logical_id}LogGroup"],
         "Properties": {
@@ -564,13 +582,15 @@ def template(stage: str) -> dict[str, Any]:
     resources.update(job_alarms(stage))
     for fn in fns:
         merge(resources[fn.logical_id], job_function_overrides(stage, fn))
+    events_resources(stage, fns, resources)
     return {
-        "Parameters": parameters(stage),
+        "Parameters": {**parameters(stage), **events_parameters()},
         "Resources": resources,
         "Outputs": {
             "SpendEventsQueueUrl": {"Value": {"Ref": "SpendEventsQueue"}},
             "JobsQueueUrl": {"Value": {"Ref": "JobsQueue"}},
             "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+            "DeliveriesQueueUrl": {"Value": {"Ref": "DeliveriesQueue"}},
         },
     }
 
@@ -580,9 +600,6 @@ def template(stage: str) -> dict[str, Any]:
 
 def job_queue_names(stage: str) -> tuple[str, str]:
     return f"{APP_NAME}-{stage}-jobs", f"{APP_NAME}-{stage}-jobs-dlq"
-
-
-SQS_SEND_ACTIONS = ("sqs:SendMessage",)
 
 
 def job_statements(function: str, queue: list[Any]) -> list[dict[str, Any]]:
@@ -691,6 +708,248 @@ def merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
             merge(target[key], value)
         else:
             target[key] = value
+
+
+# -- events, webhooks, notifications ------------------------------------------------
+# The events function reads every streamed table's change stream (the tables
+# whose models say `stream=True`, store.schema.streamed_models()): bisect on
+# error, failures reported per record, a dead-letter queue as the on-failure
+# destination. The deliveries queue carries webhook attempts and SMS; a KMS key
+# seals webhook secrets; alarms watch failed deliveries and both dead letters.
+
+
+def streamed_table_ids() -> list[str]:
+    from chalicelib.store import schema
+
+    return [table_id(m.Meta.base_name) for m in schema.streamed_models()]
+
+
+def stream_events(stage: str) -> dict[str, Any]:
+    """The events function's event sources (SAM `Events`): one per change stream.
+    The first takes the name Chalice gives its decorator's, so it replaces it."""
+    from chalicelib.store import schema
+
+    chalice_name = cfn_name(f"{EVENTS_FUNCTION}-dynamodb-event-source")
+    found: dict[str, Any] = {}
+    for n, model in enumerate(schema.streamed_models()):
+        logical = table_id(model.Meta.base_name)
+        properties: dict[str, Any] = {
+            "Stream": {"Fn::GetAtt": [logical, "StreamArn"]},
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": EVENTS_BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": 1,
+            "BisectBatchOnFunctionError": True,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": EVENTS_MAX_RETRIES,
+            "DestinationConfig": {
+                "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}
+            },
+        }
+        if model.Meta.base_name == "counters":
+            # only an inventory shard running out can be an event (campaign.sold_out)
+            pattern = {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"stock": {"N": ["0"]}}}}
+            properties["FilterCriteria"] = {"Filters": [{"Pattern": json.dumps(pattern, separators=(",", ":"))}]}
+        found[chalice_name if n == 0 else f"{logical}Stream"] = {"Type": "DynamoDB", "Properties": properties}
+    return found
+
+
+def events_queues(stage: str) -> dict[str, dict[str, Any]]:
+    name = f"{APP_NAME}-{stage}-deliveries"
+    timeout = lambda_timeout(stage, DELIVERIES_CONSUMER)
+    queue_arn = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"
+    return {
+        "DeliveriesDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": f"{name}-dlq",
+                "MessageRetentionPeriod": 1_209_600,
+                "SqsManagedSseEnabled": True,
+                "RedriveAllowPolicy": {"redrivePermission": "byQueue", "sourceQueueArns": [{"Fn::Sub": queue_arn}]},
+            },
+        },
+        "DeliveriesQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": name,
+                "VisibilityTimeout": VISIBILITY_FACTOR * timeout,
+                "MessageRetentionPeriod": 345_600,  # 4 days: longer than the retry schedule's steps
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["DeliveriesDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": DELIVERIES_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+        # stream records the events function gave up on (after its retries): their
+        # events are missing until redriven (re-reading a record writes nothing twice)
+        "EventsDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "QueueName": f"{APP_NAME}-{stage}-events-dlq",
+                "MessageRetentionPeriod": 1_209_600,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+    }
+
+
+def webhook_key(stage: str) -> dict[str, dict[str, Any]]:
+    """The KMS key sealing webhook signing secrets at rest (the account administers it)."""
+    return {
+        "WebhookSecretsKey": {
+            "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Description": f"{APP_NAME}-{stage}: seals webhook signing secrets",
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AccountAdministers",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        }
+                    ],
+                },
+            },
+        },
+        "WebhookSecretsKeyAlias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {
+                "AliasName": f"alias/{APP_NAME}-{stage}-webhook-secrets",
+                "TargetKeyId": {"Ref": "WebhookSecretsKey"},
+            },
+        },
+    }
+
+
+def _stream_arns() -> list[Any]:
+    return [{"Fn::GetAtt": [logical, "StreamArn"]} for logical in streamed_table_ids()]
+
+
+def events_statements(fn: Function) -> list[dict[str, Any]]:
+    """What the events functions need beyond the tables."""
+    key = [{"Fn::GetAtt": ["WebhookSecretsKey", "Arn"]}]
+    deliveries = [{"Fn::GetAtt": ["DeliveriesQueue", "Arn"]}]
+    if fn.kind == "api":
+        return [_statement("SealWebhookSecrets", ("kms:Encrypt",), key)]
+    if fn.name == EVENTS_FUNCTION:
+        return [
+            _statement("ReadChangeStreams", STREAM_ACTIONS, _stream_arns()),
+            _statement("SendDeliveries", SQS_SEND_ACTIONS, deliveries),
+            _statement("ParkFailedRecords", SQS_SEND_ACTIONS, [{"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}]),
+        ]
+    if fn.name == DELIVERIES_CONSUMER:
+        return [
+            _statement("ConsumeDeliveries", SQS_CONSUMER_ACTIONS, deliveries),
+            _statement("SendDeliveries", SQS_SEND_ACTIONS, deliveries),
+            _statement("OpenWebhookSecrets", ("kms:Decrypt",), key),
+        ]
+    return []
+
+
+def events_policy_file_statements(stage: str) -> list[dict[str, Any]]:
+    """The same for `chalice deploy`'s policy file (names exact, account and region wildcards)."""
+    from chalicelib.store import schema
+
+    prefix = f"{APP_NAME}-{stage}"
+    streams = [f"arn:aws:dynamodb:*:*:table/{prefix}-{m.Meta.base_name}/stream/*" for m in schema.streamed_models()]
+    return [
+        _statement("ReadChangeStreams", STREAM_ACTIONS, streams),  # type: ignore[arg-type]
+        _statement(
+            "Deliveries",
+            (*SQS_CONSUMER_ACTIONS, *SQS_SEND_ACTIONS),
+            [f"arn:aws:sqs:*:*:{prefix}-deliveries", f"arn:aws:sqs:*:*:{prefix}-events-dlq"],  # type: ignore[list-item]
+        ),
+        {
+            "Sid": "WebhookSecrets",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": ["arn:aws:kms:*:*:key/*"],
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": f"alias/{prefix}-webhook-secrets"}},
+        },
+    ]
+
+
+def events_parameters() -> dict[str, Any]:
+    return {
+        "SmsCentreUrl": {
+            "Type": "String",
+            "Default": "",
+            "Description": (
+                "The operator's SMS centre (HTTPS, taking {to, text, ref}) for SMS replies and notifications"
+                " (empty: none are sent)."
+            ),
+        }
+    }
+
+
+def events_environment(fn: Function) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    if fn.kind == "api" or fn.name == DELIVERIES_CONSUMER:
+        env["DIEM_WEBHOOK_KMS_KEY_ID"] = {"Ref": "WebhookSecretsKey"}
+    if fn.name in (EVENTS_FUNCTION, DELIVERIES_CONSUMER):
+        env["DIEM_DELIVERIES_QUEUE_URL"] = {"Ref": "DeliveriesQueue"}
+    if fn.kind == "api" or fn.name == DELIVERIES_CONSUMER:  # the SMS keywords' replies, the notifications
+        env["DIEM_SMS_URL"] = {"Ref": "SmsCentreUrl"}
+    if fn.kind != "authorizer":
+        env["DIEM_WEBHOOKS_ALLOW_LOCAL"] = "false"
+    return env
+
+
+def events_alarms(stage: str) -> dict[str, Any]:
+    return {
+        "WebhookDeliveriesFailedAlarm": _alarm(
+            "Webhook deliveries failed after their last attempt (or their endpoint went away): see "
+            "GET /v1/webhooks/{id}/deliveries.",
+            Namespace="Diem",
+            MetricName="WebhookDeliveriesFailed",
+            # Powertools' EMF dimensions: service and the default stage
+            Dimensions=[{"Name": "service", "Value": APP_NAME}, {"Name": "stage", "Value": stage}],
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+        ),
+        "EventsDeadLetterAlarm": _dead_letter_alarm(
+            "Change-stream records the events function gave up on: their events are missing until redriven.",
+            "EventsDeadLetterQueue",
+        ),
+        "DeliveriesDeadLetterAlarm": _dead_letter_alarm(
+            "Deliveries-queue messages that kept failing: inspect, fix, redrive.", "DeliveriesDeadLetterQueue"
+        ),
+    }
+
+
+def events_resources(stage: str, fns: tuple[Function, ...], resources: dict[str, Any]) -> None:
+    """Add the events pipeline to a stage's merge template."""
+    names = {f.name: f for f in fns}
+    if EVENTS_FUNCTION not in names or DELIVERIES_CONSUMER not in names:
+        raise RuntimeError(f"app.py needs the functions {EVENTS_FUNCTION!r} and {DELIVERIES_CONSUMER!r}")
+    resources.update(events_queues(stage))
+    resources.update(webhook_key(stage))
+    events_fn = names[EVENTS_FUNCTION]
+    resources[events_fn.logical_id]["Properties"]["Events"] = stream_events(stage)
+    consumer = names[DELIVERIES_CONSUMER]
+    resources["DeliveriesConsumerEventSourceMapping"] = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {
+            "EventSourceArn": {"Fn::GetAtt": ["DeliveriesQueue", "Arn"]},
+            "FunctionName": {"Ref": consumer.logical_id},
+            "BatchSize": DELIVERIES_BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": 0,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": STAGES[stage].consumer_max_concurrency},
+            "Enabled": True,
+        },
+    }
+    resources.update(events_alarms(stage))
 
 
 # -- files ----------------------------------------------------------------------

@@ -153,6 +153,37 @@ def main() -> None:
     except Exception as exc:  # the database is unreachable
         checks["job"] = type(exc).__name__
 
+    # the events function: a change-stream record of a table of another stage (nothing to derive)
+    # goes through Chalice's DynamoDB event and Powertools' stream batch processor
+    stream = {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "eventSourceARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/elsewhere-ledger/stream/2026-01-01T00:00:00.000",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1767225600,
+            "Keys": {"owner_id": {"S": "o"}, "entry_id": {"S": "e"}},
+            "NewImage": {"owner_id": {"S": "o"}, "entry_id": {"S": "e"}},
+            "SequenceNumber": "100",
+            "SizeBytes": 10,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+    checks["events"] = app.events({"Records": [stream]}, Context())
+    # the deliveries consumer refuses a message that is none of its kinds; signing ships
+    try:
+        app.deliveries_consumer({"Records": [sqs_record("d1", '{"kind": "none"}')]}, Context())
+        checks["deliveries"] = []
+    except BatchProcessingError as exc:
+        if any(issubclass(kind, ImportError) for kind, _, _ in exc.child_exceptions):
+            raise
+        checks["deliveries"] = sorted({kind.__name__ for kind, _, _ in exc.child_exceptions})
+    from chalicelib.webhooks import signing
+
+    checks["signature"] = signing.signature("evt_1", 1767225600, "{}", ["whsec_" + "A" * 43 + "="])[:3]
+
     allowed = (function_dir, layer_dir, runtime_dir, sys.base_prefix)
     checks["outside"] = sorted(
         name

@@ -297,6 +297,10 @@ def _run_smoke(function_dir: Path, layer_dir: Path, python: str, work: Path) -> 
         problems.append("the points route did not reach DynamoDB")
     if "JSONDecodeError" not in checks.get("consumer", []) or len(checks["consumer"]) != 2:
         problems.append("the consumer did not reject the bad message and try the good one")
+    if checks.get("events") != {"batchItemFailures": []} or checks.get("deliveries") != ["ValueError"]:
+        problems.append("the events function or the deliveries consumer did not run")
+    if checks.get("signature") != "v1,":
+        problems.append("webhook signing (standardwebhooks) did not run")
     if checks["without_bytecode"]:
         problems.append(f"modules imported without shipped unchecked-hash bytecode: {checks['without_bytecode']}")
     if checks["outside"]:

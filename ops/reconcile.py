@@ -22,6 +22,15 @@ one read unit per 4 KB read), and prints the read units consumed: run it
 off-peak. A scan is not a snapshot: a write landing during it can show as
 drift, so re-run to confirm before repairing anything.
 
+Events (`--events`, issue 8): every ledger entry and every voucher status
+change of a period (`--since`, `--until`; by default the last 30 days, the
+events' retention, up to 10 minutes ago, so the pipeline has caught up) has
+its event in the events table, found by the id derived from the change:
+a ledger entry's; a voucher issued, redeemed (per redemption), reversed (per
+reversed redemption), expired or cancelled (a voucher that went back to
+`expired` or `cancelled` when a redemption was reversed has that reversal's
+event instead). It scans the events and ledger tables too.
+
 Exit status: 0 no drift, 1 drift, 2 the tables could not be read.
 """
 
@@ -365,17 +374,111 @@ def find_drift(tables: Tables) -> list[Drift]:
     return [*_subscribers(tables), *_chains(tables), *_campaigns(tables), *_vouchers(tables), *_redemptions(tables)]
 
 
-def reconcile(segments: int = DEFAULT_SEGMENTS) -> Report:
-    """Scan the configured tables and check them."""
+def reconcile(segments: int = DEFAULT_SEGMENTS, events: tuple[str, str] | None = None) -> Report:
+    """Scan the configured tables and check them (and, for the period `events`, their events)."""
     tables, scanned, read_units = scan(segments)
+    drift = find_drift(tables)
+    if events is not None:
+        entries, event_ids, more_scanned, more_units = scan_events(segments)
+        drift += events_drift(tables, entries, event_ids, *events)
+        for table, n in more_scanned.items():
+            scanned[table] = scanned.get(table, 0) + n
+            read_units[table] = read_units.get(table, 0.0) + more_units[table]
     s = config.settings()
     return Report(
         prefix=s.table_prefix,
         endpoint=s.dynamodb_endpoint or f"AWS {s.region}",
         scanned=scanned,
         read_units=read_units,
-        drift=find_drift(tables),
+        drift=drift,
     )
+
+
+# -- events (issue 8) ------------------------------------------------------------------
+
+
+def scan_events(segments: int) -> tuple[list[tuple[str, str, str]], set[str], dict[str, int], dict[str, float]]:
+    """The ledger's (owner, entry, at) and the ids of the operator's events."""
+    from chalicelib.store import Event
+
+    client = store.binding.client()
+    lock = threading.Lock()
+    entries: list[tuple[str, str, str]] = []
+    ids: set[str] = set()
+
+    def entry(item: dict[str, Any]) -> None:
+        with lock:
+            entries.append((item["owner_id"]["S"], item["entry_id"]["S"], item["at"]["S"]))
+
+    def event(item: dict[str, Any]) -> None:
+        if item["audience"]["S"] == "operator":
+            with lock:
+                ids.add(item["event_id"]["S"])
+
+    jobs = [(model, handler, n) for model, handler in ((LedgerEntry, entry), (Event, event)) for n in range(segments)]
+    scanned: dict[str, int] = defaultdict(int)
+    units: dict[str, float] = defaultdict(float)
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 32)) as pool:
+        found = pool.map(lambda j: (j[0], _scan_segment(client, j[0].Meta.table_name, j[2], segments, j[1])), jobs)
+        for model, (items, read) in found:
+            name = "events" if model is Event else "ledger (events check)"
+            scanned[name] += items
+            units[name] += read
+    return entries, ids, dict(scanned), dict(units)
+
+
+def events_drift(
+    t: Tables, entries: list[tuple[str, str, str]], ids: set[str], since: str, until: str
+) -> Iterator[Drift]:
+    """A change of the period without its event."""
+    from chalicelib.events.ids import ledger_event_id, voucher_event_id
+
+    def within(at: str | None) -> bool:
+        return at is not None and since <= at < until
+
+    def missing(kind: str, ids_: dict[str, str | int], wanted: str) -> Iterator[Drift]:
+        if wanted not in ids:
+            yield Drift("events.missing", {"type": kind, **ids_, "event_id": wanted}, "the change has no event")
+
+    for owner, entry_id, at in sorted(entries):
+        if within(at):
+            yield from missing("points.*", {"owner_id": owner, "entry_id": entry_id}, ledger_event_id(owner, entry_id))
+    reversals: defaultdict[str, list[Redemption]] = defaultdict(list)
+    for r in sorted(t.redemptions, key=lambda r: r.redemption_id):
+        code_ids: dict[str, str | int] = {"code": r.code, "redemption_id": r.redemption_id}
+        if within(r.redeemed_at):
+            yield from missing(
+                "voucher.redeemed", code_ids, voucher_event_id("voucher.redeemed", r.code, r.redemption_id)
+            )
+        if r.reversed_at:
+            reversals[r.code].append(r)
+            if within(r.reversed_at):
+                wanted = voucher_event_id("voucher.reversed", r.code, r.redemption_id)
+                yield from missing("voucher.reversed", code_ids, wanted)
+    for v in sorted(t.vouchers, key=lambda v: v.code):
+        if within(v.issued_at):
+            yield from missing("voucher.issued", {"code": v.code}, voucher_event_id("voucher.issued", v.code))
+        ended = {"expired": v.expires_at, "cancelled": v.issued_at}.get(v.status)
+        if ended is None or not within(ended):
+            continue
+        kind = f"voucher.{v.status}"
+        by_reversal = {voucher_event_id("voucher.reversed", v.code, r.redemption_id) for r in reversals[v.code]}
+        if voucher_event_id(kind, v.code) not in ids and not by_reversal & ids:
+            yield from missing(kind, {"code": v.code}, voucher_event_id(kind, v.code))
+
+
+def _events_period(since: str | None, until: str | None) -> tuple[str, str]:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib import clock
+
+    now = datetime.now(UTC)
+    try:
+        low = clock.iso(clock.parse_iso(since)) if since else clock.iso(now - timedelta(days=30))
+        high = clock.iso(clock.parse_iso(until)) if until else clock.iso(now - timedelta(minutes=10))
+    except ValueError:
+        raise SystemExit("--since and --until must be ISO 8601 timestamps with a zone") from None
+    return low, high
 
 
 # -- command line --------------------------------------------------------------
@@ -391,6 +494,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", help="a DynamoDB endpoint (default: DIEM_DYNAMODB_ENDPOINT, else AWS)")
     parser.add_argument("--segments", type=int, default=DEFAULT_SEGMENTS, help="parallel Scan segments per table")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--events", action="store_true", help="also check that each change of a period has its event")
+    parser.add_argument("--since", help="the period's start (ISO 8601; default 30 days ago)")
+    parser.add_argument("--until", help="the period's end, exclusive (default 10 minutes ago)")
     return parser
 
 
@@ -407,8 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.endpoint:
         os.environ["DIEM_DYNAMODB_ENDPOINT"] = args.endpoint
     config.reset()
+    period = _events_period(args.since, args.until) if args.events else None
     try:
-        report = reconcile(args.segments)
+        report = reconcile(args.segments, period)
     except (BotoCoreError, ClientError) as exc:
         print(f"reconcile: cannot read the tables: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -388,3 +389,70 @@ def uid() -> str:
 # the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
 # fixtures live beside those tests; a second conftest.py there would shadow this one
 pytest_plugins = ["channels.world"]
+# -- the events pipeline's tests (tests/events): a moving clock, the local pipeline, receivers
+
+
+T0 = datetime(2026, 11, 10, 3, 0, tzinfo=UTC)  # 10:00 in Ha Noi: outside the quiet hours
+
+
+class MovingClock:
+    """`chalicelib.clock` frozen at `start`, moved only by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        clock.set_now(lambda: self.now)
+
+    def advance(self, seconds: float = 0, **kw: float) -> datetime:
+        self.now += timedelta(seconds=seconds, **kw)
+        return self.now
+
+    def to(self, instant: datetime) -> datetime:
+        self.now = max(self.now, instant)
+        return self.now
+
+
+@pytest.fixture
+def moving() -> MovingClock:
+    """`chalicelib.clock` at T0, moved only by the test."""
+    return MovingClock(T0)
+
+
+@pytest.fixture
+def pump(engine_tables: str, sink: Any) -> Iterator[Any]:
+    """The local pipeline (dev.events.Pump: the product's handlers) on the engine's fresh tables;
+    notification SMS go to `sink` (an SMS centre on 127.0.0.1)."""
+    from dev.events import Pump
+
+    made = Pump()
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+def fast_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver that answers after 0.3 s has timed out (the contract's 10 s, scaled down)."""
+    import dataclasses
+
+    monkeypatch.setattr(config, "_rules", dataclasses.replace(config.rules(), webhook_timeout_seconds=0.3))
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Any]]:
+    """Started receivers, stopped after the test: `receivers.append(Receiver(...).start())`."""
+    made: list[Any] = []
+    yield made
+    for receiver in made:
+        receiver.stop()
+
+
+@pytest.fixture
+def no_dns() -> Iterator[None]:
+    """No name is resolved: a test that would send DNS traffic fails instead."""
+    from chalicelib.webhooks import urls
+
+    def refuse(host: str, port: int) -> list[str]:
+        raise AssertionError(f"a test tried to resolve {host}")
+
+    urls.use_resolver(refuse)
+    yield
+    urls.use_resolver(None)

@@ -115,6 +115,9 @@ class RouteSpec:
             return None
         if self.roles == ("gateway",):
             return "gateway_key"
+        if "partner" in self.roles and len(self.roles) > 1:
+            # a partner's API key or a bearer token (API.md's webhooks and events: operator, partner)
+            return "either"
         return "api_key" if self.roles == ("partner",) else "bearer"
 
 
@@ -474,9 +477,8 @@ class Api:
         unknown_roles = set(spec.roles) - set(ROLES)
         if unknown_roles:
             raise RouteDeclarationError(f"{where}: unknown role(s) {sorted(unknown_roles)}.")
-        if "partner" in spec.roles and len(spec.roles) > 1:
-            # e.g. API.md's webhooks (operator, partner): teach _authenticate to take either credential first
-            raise RouteDeclarationError(f"{where}: a route takes an API key (partner) or a bearer token, not both yet.")
+        if spec.auth == "either" and spec.owner is not None:
+            raise RouteDeclarationError(f"{where}: an owned route must take a bearer token only.")
         if "gateway" in spec.roles and (len(spec.roles) > 1 or spec.channel is None):
             raise RouteDeclarationError(f"{where}: a gateway route takes gateway keys only, for one declared channel.")
         if spec.channel is not None and spec.roles != ("gateway",):
@@ -508,6 +510,8 @@ class Api:
                 if not isinstance(result, str):
                     raise TypeError(f"{spec.operation_id} is declared reply='text', returned {type(result).__name__}")
                 return Response(body=result, status_code=spec.status, headers={**TEXT})
+            if isinstance(result, Reply) and result.status == 204:
+                return Response(body="", status_code=204, headers={})
             if isinstance(result, Reply):
                 return _json_response(result.status, result.body)
             return _json_response(spec.status, result)
@@ -524,7 +528,12 @@ class Api:
         if spec.auth is None:
             return None
         headers = request.headers
-        if spec.auth == "api_key":
+        if spec.auth == "either" and not headers.get("authorization") and headers.get("x-api-key"):
+            principal = partner_for_key(headers.get("x-api-key"))
+        elif spec.auth == "either":
+            # no gateway authorizer on these routes (it would refuse a partner's key): verified here
+            principal = authenticate_bearer(headers.get("authorization"))
+        elif spec.auth == "api_key":
             principal = partner_for_key(headers.get("x-api-key"))
         elif spec.auth == "gateway_key":
             principal = gateway_for_key(headers.get("x-gateway-key"))

@@ -75,6 +75,12 @@ def _error_codes() -> list[str]:
     return [*codes, *(c for c in ("INTERNAL",) if c not in codes)]
 
 
+def _event_types() -> tuple[str, ...]:
+    from chalicelib.events.types import EVENT_TYPES
+
+    return EVENT_TYPES
+
+
 ErrorCode = StrEnum("ErrorCode", {code: code for code in _error_codes()})  # type: ignore[misc]
 ErrorCode.__doc__ = "The machine-readable reason of an error answer."
 
@@ -586,3 +592,116 @@ class SmsIn(Request):
 class SmsOut(Response):
     message_id: str
     reply: str = Field(description="The reply, also sent to `from` as an outbound SMS (at most 306 GSM characters).")
+
+
+# --- events and webhooks (API.md "Events and webhooks") ---------------------------
+
+EventType = StrEnum("EventType", {t: t for t in _event_types()})  # type: ignore[misc]
+EventType.__doc__ = (
+    "The type of an event (API.md); partners receive only voucher.redeemed, voucher.reversed, campaign.*."
+)
+
+
+class WebhookStatus(StrEnum):
+    """disabled: its receiver answered 410 Gone."""
+
+    enabled = "enabled"
+    disabled = "disabled"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class EventData(Response):
+    """What an event is about; each type carries its own fields (a partner's
+    view never a subscriber's MSISDN)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    msisdn: str | None = None
+    entry_id: str | None = None
+    kind: LedgerKind | None = None
+    points: int | None = None
+    rank_points: int | None = None
+    balance_after: int | None = None
+    ref: str | None = None
+    on: date | None = Field(default=None, description="points.expiring: the date the points expire after.")
+    from_: Tier | CampaignStatus | None = Field(default=None, alias="from")
+    to: Tier | None = None
+    code: str | None = None
+    campaign_id: str | None = None
+    partner_id: str | None = None
+    title: str | None = None
+    value_vnd: int | None = None
+    percent_off: int | None = None
+    source: str | None = None
+    issued_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
+    redemption_id: str | None = None
+    redeemed_at: Timestamp | None = None
+    status: VoucherStatus | CampaignStatus | None = None
+    name: str | None = None
+    issued: int | None = Field(default=None, description="campaign.sold_out: vouchers issued in all.")
+
+
+class EventOut(Response):
+    id: str = Field(examples=["evt_mfrggzdfmztwq2lknnwg23tpobyxe43u"])
+    type: EventType
+    timestamp: Timestamp
+    data: EventData
+
+
+class EventPage(Response):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as `after` to read on (also when this page is empty).")
+
+
+class WebhookIn(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"url": "https://crm.example.com/hooks/diem", "events": ["tier.changed", "points.expiring"]}]
+        },
+    )
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: list[EventType] = Field(min_length=1, max_length=len(_event_types()))
+
+
+class WebhookOut(Response):
+    webhook_id: str
+    url: str
+    events: list[EventType]
+    status: WebhookStatus
+    created_at: Timestamp
+    disabled_at: Timestamp | None = None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str | None = Field(
+        description="whsec_ + base64 of 32 random bytes, shown only here (null when an Idempotency-Key replays it)."
+    )
+
+
+class WebhookPage(Response):
+    items: list[WebhookOut]
+    next_cursor: str | None
+
+
+class WebhookSecretOut(Response):
+    secret: str | None = Field(description="The new secret, shown only here; the previous one signs for 24 h more.")
+
+
+class DeliveryOut(Response):
+    event_id: str
+    type: EventType
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    next_attempt_at: Timestamp | None
+    created_at: Timestamp
+
+
+class DeliveryPage(Response):
+    items: list[DeliveryOut]
+    next_cursor: str | None

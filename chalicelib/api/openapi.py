@@ -107,6 +107,8 @@ def _security(spec: RouteSpec) -> list[dict[str, list[str]]]:
         return []
     if spec.roles == ("gateway",):
         return [{"gatewayKey": []}]
+    if spec.auth == "either":
+        return [{"bearer": []}, {"apiKey": []}]
     return [{"apiKey": []}] if spec.auth == "api_key" else [{"bearer": []}]
 
 
@@ -165,6 +167,9 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
     free = {"type": "object", "additionalProperties": True, "description": "An OpenAPI 3.1 document."}
     success = _TEXT_REPLY if spec.reply == "text" else _json(_ref(spec.response) if spec.response else free)
     for status in (spec.status, *spec.extra_statuses):
+        if status == 204:
+            op["responses"]["204"] = {"description": "Done; no content.", "headers": _headers(status)}
+            continue
         op["responses"][str(status)] = {"description": "Success", "headers": _headers(status), "content": success}
     statuses = set(spec.errors) | {500}
     if spec.body is not None or spec.query or "{" in spec.path or spec.method in MUTATING:
@@ -173,7 +178,7 @@ def _operation(spec: RouteSpec, enums: dict[frozenset[str], str]) -> dict[str, A
         statuses |= {401, 403, 503}
     if spec.method in MUTATING and spec.roles:
         statuses |= {409, 422}
-    if spec.auth == "api_key":
+    if spec.auth in ("api_key", "either"):
         statuses.add(429)
     if spec.auth == "gateway_key":
         statuses -= {409, 422} if spec.reply == "text" else set()

@@ -20,11 +20,11 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.config import rules
-from chalicelib.notify import gsm
+from chalicelib.notify import gsm, messages
 
 CON, END = "CON", "END"
 
-TIERS = {"potential": "Tiem nang", "loyal": "Than thiet", "silver": "Bac", "gold": "Vang", "diamond": "Kim Cuong"}
+TIERS = messages.TIER_NAMES
 KINDS = {
     "earn": "Tich diem",
     "tenure_bonus": "Thuong tham nien",

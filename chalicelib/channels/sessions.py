@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.campaigns.rules import Profile
 from chalicelib.config import rules
-from chalicelib.store import UssdSession, conditional
+from chalicelib.store import UssdSession, conditional_write
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def begin(
         expires_at=_expires(now),
     )
     condition = UssdSession.session_key.does_not_exist() | ~_live(now)
-    return _session(item) if conditional(lambda: item.save(condition=condition)) else None
+    return _session(item) if conditional_write(lambda: item.save(condition=condition)) else None
 
 
 def pin_offers(session_key: str, msisdn: str, offers: list[dict[str, Any]]) -> Session | None:
@@ -109,7 +109,7 @@ def pin_offers(session_key: str, msisdn: str, offers: list[dict[str, Any]]) -> S
     condition = UssdSession.profile.exists() & (UssdSession.msisdn == msisdn) & _live(now)
     actions: list[Any] = [UssdSession.offers.set(UssdSession.offers | offers)]
     # PynamoDB's update returns the item as it is now (ALL_NEW) and refreshes `item`
-    return _session(item) if conditional(lambda: item.update(actions=actions, condition=condition)) else None
+    return _session(item) if conditional_write(lambda: item.update(actions=actions, condition=condition)) else None
 
 
 def read(session_key: str) -> Session | None:

@@ -122,6 +122,7 @@ def register(job: Job) -> Job:
 
 def job(name: str) -> Job:
     if name not in _JOBS:  # the modules that register them
+        import chalicelib.events.expiring
         import chalicelib.jobs.due
         import chalicelib.vouchers.expiry  # noqa: F401
     return _JOBS[name]

@@ -2,11 +2,16 @@
 the operator's SMS centre (or, locally, a sink on 127.0.0.1), and a recording
 one when nothing is configured.
 
-Whoever sends (the SMS channel's replies, the notifications of the events
-work) builds an `Sms` with a `ref` naming its cause (`sms-reply:<gateway>:<message
-id>`, `voucher-issued:<code>`): the caller sends each ref once, and the SMS
-centre may deduplicate on it. A message's text is never logged (it may carry a
+Whoever sends (the SMS channel's replies, the notifications) builds an `Sms`
+with a `ref` naming its cause (`sms-reply:<gateway>:<message id>`, the
+notification's event id): the caller sends each ref once, and the SMS centre
+may deduplicate on it. A message's text is never logged (it may carry a
 voucher code); its ref is.
+
+A send that fails says whether the message may have gone out: `SmsRejected`
+(it did not: the centre refused it or was never reached, so it may be tried
+again) or `SmsUnknown` (no answer after the request went out: never resent,
+so a subscriber never gets one notification twice).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import collections
 import ipaddress
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -41,12 +47,20 @@ class Sms:
 
 
 class SmsNotSent(Exception):
-    """The SMS centre refused the message or could not be reached."""
+    """The SMS centre did not confirm that it took the message."""
+
+
+class SmsRejected(SmsNotSent):
+    """It definitely was not sent (refused, or the centre was never reached)."""
+
+
+class SmsUnknown(SmsNotSent):
+    """It may or may not have been sent (no answer after the request went out)."""
 
 
 class SmsSender(Protocol):
     def send(self, sms: Sms) -> None:
-        """Hand `sms` to the SMS centre; SmsNotSent if it did not take it."""
+        """Hand `sms` to the SMS centre; SmsRejected or SmsUnknown if it did not confirm."""
 
 
 class RecordingSender:
@@ -65,12 +79,13 @@ class RecordingSender:
 
 
 class HttpSender:
-    """POSTs `{"to", "text", "ref"}` as JSON to `url`; any 2xx is taken."""
+    """POSTs `{"to", "text", "ref"}` as JSON to `url`; any 2xx is taken, any other
+    answer refused; no answer (a time-out, a dropped connection) is unknown."""
 
-    def __init__(self, url: str, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+    def __init__(self, url: str, timeout: float | None = None) -> None:
         if not _allowed(url):
             raise ValueError("DIEM_SMS_URL must be https://, or http:// to a loopback address (a local sink)")
-        self.url, self.timeout = url, timeout
+        self.url, self.timeout = url, timeout or SEND_TIMEOUT_SECONDS
 
     def send(self, sms: Sms) -> None:
         _check(sms)
@@ -81,8 +96,13 @@ class HttpSender:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read()
-        except (urllib.error.URLError, OSError) as exc:  # HTTPError (non-2xx) is a URLError
-            raise SmsNotSent(f"the SMS centre did not take {sms.ref}: {type(exc).__name__}") from exc
+        except urllib.error.HTTPError as exc:  # an answer, not a 2xx: refused
+            raise SmsRejected(f"the SMS centre refused {sms.ref}: {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, ConnectionRefusedError | socket.gaierror):
+                raise SmsRejected(f"the SMS centre was not reached for {sms.ref}") from None
+            raise SmsUnknown(f"no answer from the SMS centre for {sms.ref}: {type(reason).__name__}") from None
 
 
 def _check(sms: Sms) -> None:
@@ -114,6 +134,11 @@ def sender() -> SmsSender:
         if url not in _senders:
             _senders[url] = HttpSender(url) if url else RecordingSender()
         return _senders[url]
+
+
+def configured() -> bool:
+    """Whether an SMS centre is configured (else messages are only recorded)."""
+    return bool(config.settings().sms_url)
 
 
 def notifications_allowed(subscriber: Subscriber) -> bool:

@@ -37,9 +37,17 @@ class _Meta:
 _Model = BoundModel
 
 
-def _meta(base_name: str) -> BoundMeta:
+# what a table's change stream carries (store.schema and infra/ read it from the Meta)
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
+
+def _meta(base_name: str, *, stream: bool = False) -> BoundMeta:
     # a class standing for PynamoDB's Meta protocol: its metaclass fills in the settings not given here
-    return cast("BoundMeta", type("Meta", (_Meta,), {"base_name": base_name, "table_name": base_name}))
+    settings: dict[str, Any] = {"base_name": base_name, "table_name": base_name}
+    if stream:
+        # events flow out of this table's change stream (chalicelib/events), never out of the handlers
+        settings["stream_view_type"] = STREAM_VIEW
+    return cast("BoundMeta", type("Meta", (_Meta,), settings))
 
 
 def _gsi(name: str, projection: type = AllProjection) -> type:
@@ -80,7 +88,7 @@ class Subscriber(_Model):
     change is one conditional update guarded by `seq` (the ledger sequence).
     """
 
-    Meta = _meta("subscribers")
+    Meta = _meta("subscribers", stream=True)
     msisdn = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
     activated_on = UnicodeAttribute()
@@ -123,7 +131,7 @@ class LedgerEntry(_Model):
     instead: an entry that fills a block stores the ids of its block and the
     previous such entry (chalicelib/points/chain.py, docs/data-model.md)."""
 
-    Meta = _meta("ledger")
+    Meta = _meta("ledger", stream=True)
     owner_id = UnicodeAttribute(hash_key=True)
     entry_id = UnicodeAttribute(range_key=True)
     seq = NumberAttribute()
@@ -160,7 +168,7 @@ class CampaignsByCreation(GlobalSecondaryIndex["Campaign"]):
 class Campaign(_Model):
     """A marketer's campaign definition and lifecycle status."""
 
-    Meta = _meta("campaigns")
+    Meta = _meta("campaigns", stream=True)
     campaign_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     partner_id = UnicodeAttribute()
@@ -189,7 +197,7 @@ class Counter(_Model):
     subscriber (`claims#<campaign>#<msisdn>`, counting for `owner_id` only),
     unknown-code attempts (`unknown#<partner>#<hour>`)."""
 
-    Meta = _meta("counters")
+    Meta = _meta("counters", stream=True)
     counter_id = UnicodeAttribute(hash_key=True)
     stock = NumberAttribute(null=True)
     issued = NumberAttribute(null=True)
@@ -242,7 +250,7 @@ class VouchersRedeemedByCampaign(GlobalSecondaryIndex["Voucher"]):
 class Voucher(_Model):
     """An issued voucher; `code` is the normalised code without hyphens."""
 
-    Meta = _meta("vouchers")
+    Meta = _meta("vouchers", stream=True)
     code = UnicodeAttribute(hash_key=True)
     campaign_id = UnicodeAttribute()
     partner_id = UnicodeAttribute()
@@ -361,6 +369,102 @@ class UssdSession(_Model):
     expires_at = TTLAttribute()
 
 
+# --- events, webhooks and notifications (chalicelib/events, webhooks, notify) ----
+
+
+class EventFeed(GlobalSecondaryIndex["Event"]):
+    """A caller's events in the order they were written: `feed` is
+    `operator#<n>` (the operator's feed, spread over shards) or
+    `partner#<partner_id>`; `position` is `<written at>#<event id>`."""
+
+    Meta = _gsi("feed", AllProjection)
+    feed = UnicodeAttribute(hash_key=True)
+    position = UnicodeAttribute(range_key=True)
+
+
+class Event(_Model):
+    """One event as one audience sees it (`operator`, or `partner#<id>` with the
+    partner's view of the data). `event_id` is derived from the change itself,
+    so writing it again (a re-read stream record) is refused by its condition.
+    Its own stream feeds the webhook deliveries and the notifications."""
+
+    Meta = _meta("events", stream=True)
+    event_id = UnicodeAttribute(hash_key=True)
+    audience = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    timestamp = UnicodeAttribute()
+    data = UnicodeAttribute()  # the event's data as JSON text, exactly as delivered
+    feed = UnicodeAttribute()
+    position = UnicodeAttribute()
+    expires_at = TTLAttribute()
+    feed_index = EventFeed()
+
+
+class Webhook(_Model):
+    """An endpoint of one owner (`operator:<sub>` or `partner:<id>`), stored in
+    its audience's partition so one Query finds whom an event goes to.
+    `secrets` is JSON: the sealed signing secrets, the newest first, each with
+    the instant it stops signing (null for the current one)."""
+
+    Meta = _meta("webhooks")
+    audience = UnicodeAttribute(hash_key=True)
+    webhook_id = UnicodeAttribute(range_key=True)
+    owner = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, default=list))  # PynamoDB#1246
+    status = UnicodeAttribute()
+    secrets = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    disabled_at = UnicodeAttribute(null=True)
+    disabled_reason = UnicodeAttribute(null=True)
+
+
+class Delivery(_Model):
+    """One event to one endpoint, newest last (`position` is the event's). An
+    attempt is claimed first (`lease_id` until `lease_until`), so two copies of
+    a queue message never post the same attempt twice at once."""
+
+    Meta = _meta("deliveries")
+    webhook_id = UnicodeAttribute(hash_key=True)
+    position = UnicodeAttribute(range_key=True)
+    audience = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    body = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    last_status_code = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    lease_id = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class Notification(_Model):
+    """One SMS to a subscriber, at most one per cause (`notification_id` is the
+    cause's event id): pending -> sending -> sent, or skipped / failed / unknown."""
+
+    Meta = _meta("notifications")
+    notification_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    msisdn = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    text = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    due_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    sent_at = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
 MODELS: tuple[type[BoundModel], ...] = (
     Subscriber,
     LedgerEntry,
@@ -373,4 +477,8 @@ MODELS: tuple[type[BoundModel], ...] = (
     IdempotencyRecord,
     Gateway,
     UssdSession,
+    Event,
+    Webhook,
+    Delivery,
+    Notification,
 )

@@ -23,6 +23,17 @@ def ttl_attribute(model: type[Model]) -> str | None:
     return None
 
 
+def stream_view(model: type[Model]) -> str | None:
+    """What the model's change stream carries (None: the table has no stream)."""
+    view = getattr(model.Meta, "stream_view_type", None)
+    return view if isinstance(view, str) else None
+
+
+def streamed_models() -> list[type[BoundModel]]:
+    """The tables whose changes become events (chalicelib/events), in MODELS order."""
+    return [model for model in MODELS if stream_view(model)]
+
+
 def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
     ordered = sorted(keys, key=lambda k: k["KeyType"] != "HASH")
     return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
@@ -57,6 +68,9 @@ def table_definition(model: type[BoundModel], prefix: str) -> dict[str, Any]:
         ]
         if indexes:
             definition[field] = sorted(indexes, key=lambda i: i["IndexName"])
+    view = stream_view(model)
+    if view:
+        definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
     # dedupe attribute definitions (an attribute may key the table and an index)
     unique = {a["AttributeName"]: a for a in definition["AttributeDefinitions"]}
     definition["AttributeDefinitions"] = [unique[name] for name in sorted(unique)]

@@ -115,11 +115,29 @@ def check(
     condition: Condition,
     label: str,
 ) -> Op:
+    return _conditional("ConditionCheck", model_cls, hash_key, range_key, condition, label)
+
+
+def _conditional(
+    kind: str, model_cls: type[Model], hash_key: Any, range_key: Any, condition: Condition, label: str
+) -> Op:
     bind()
     kwargs = pynamo.operation_kwargs(
         model_cls, hash_key, range_key, condition=condition, return_values_on_condition_failure=_FAIL_VALUES
     )
-    return Op({"ConditionCheck": kwargs}, label)
+    return Op({kind: kwargs}, label)
+
+
+def delete(
+    model_cls: type[Model],
+    hash_key: Any,
+    range_key: Any = None,
+    *,
+    condition: Condition,
+    label: str,
+) -> Op:
+    """Delete one item, only if `condition` holds (a webhook endpoint removed by its owner)."""
+    return _conditional("Delete", model_cls, hash_key, range_key, condition, label)
 
 
 def error_code(exc: BaseException) -> str:
@@ -130,7 +148,7 @@ def error_code(exc: BaseException) -> str:
     return str(cause or "")
 
 
-def conditional(write: Callable[[], object]) -> bool:
+def conditional_write(write: Callable[[], object]) -> bool:
     """Run one single-item write of a model (`item.save(condition=...)`,
     `item.update(..., condition=...)`); False if its condition failed."""
     try:

@@ -101,6 +101,8 @@ class Rule:
     # a gateway route: the channel its key must be for, and its form-encoded body (if any)
     channel: str | None = None
     form: dict[str, str] = field(default_factory=dict)
+    # the path's object is this principal's own (a webhook endpoint): any other caller, of an allowed role too, gets 404
+    owned_by: str | None = None
 
 
 def _campaign_body(partner_id: str = "{partner_id}") -> dict[str, Any]:
@@ -122,6 +124,7 @@ SELF_OR_OPERATOR = ("subscriber", "operator")
 MARKETER_ONLY = ("marketer",)
 PARTNER = ("partner",)
 GATEWAY = ("gateway",)
+OPERATOR_OR_PARTNER = ("operator", "partner")
 
 CONTRACT: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/health"): Rule(ANYONE, 200),
@@ -169,6 +172,15 @@ CONTRACT: dict[tuple[str, str], Rule] = {
         form={"sessionId": "s-1", "serviceCode": "*098#", "phoneNumber": ME, "text": ""},
     ),
     ("POST", "/v1/channels/sms"): Rule(GATEWAY, 200, {"message_id": "m-1", "from": ME, "text": "DIEM"}, channel="sms"),
+    # events and webhooks (API.md "Events and webhooks"): an operator's bearer token or a partner's key
+    ("GET", "/v1/events"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("POST", "/v1/webhooks"): Rule(
+        OPERATOR_OR_PARTNER, 201, {"url": "http://127.0.0.1:9/hook", "events": ["campaign.launched"]}
+    ),
+    ("GET", "/v1/webhooks"): Rule(OPERATOR_OR_PARTNER, 200),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Rule(OPERATOR_OR_PARTNER, 204, owned_by="partner"),
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): Rule(OPERATOR_OR_PARTNER, 201, owned_by="partner"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Rule(OPERATOR_OR_PARTNER, 200, owned_by="partner"),
 }
 
 REGISTRY = sorted((spec.method, spec.path) for spec in app_module.api.specs)
@@ -188,6 +200,10 @@ def expected_refusal(method: str, path: str, rule: Rule, principal: str) -> int 
         return 403 if CHANNEL[principal] != rule.channel else None
     if role == "gateway":
         return 401  # a gateway key is no bearer token and no partner key
+    if rule.callers == OPERATOR_OR_PARTNER:
+        if role not in rule.callers:
+            return 403
+        return 404 if rule.owned_by is not None and principal != rule.owned_by else None
     if rule.callers == PARTNER:
         if role != "partner":
             return 401  # a bearer token is no API key
@@ -260,6 +276,12 @@ def world(api, moto_tables):
     assert redeemed.status_code == 201, redeemed.data
     ussd = api.post("/v1/gateways", {"name": "u", "channel": "ussd"}, headers=OPERATOR, expect=201).data
     sms = api.post("/v1/gateways", {"name": "s", "channel": "sms"}, headers=OPERATOR, expect=201).data
+    webhook = api.post(
+        "/v1/webhooks",
+        {"url": "http://127.0.0.1:9/partner-hook", "events": ["voucher.redeemed"]},
+        headers={"X-Api-Key": partner.data["api_key"]},
+    )
+    assert webhook.status_code == 201, webhook.data
     return {
         "api": api,
         "prefix": moto_tables,
@@ -270,6 +292,7 @@ def world(api, moto_tables):
             "draft_id": draft_id,
             "code": codes[0],
             "redemption_id": redeemed.data["redemption_id"],
+            "webhook_id": webhook.data["webhook_id"],
         },
         "principals": _principals(partner.data["api_key"], other.data["api_key"], ussd["api_key"], sms["api_key"]),
     }

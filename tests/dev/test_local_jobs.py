@@ -19,7 +19,8 @@ def at(text: str) -> datetime:
 
 def test_the_apps_crons_fire_at_their_minutes_only() -> None:
     crons = {name: cron for name, (cron, _) in jobs.schedules().items()}
-    assert set(crons) == {"expire_points", "expire_vouchers", "tenure_bonuses", "review_tiers"}
+    assert set(crons) == {"expire_points", "expire_vouchers", "tenure_bonuses", "review_tiers", "expiry_notices"}
+    assert jobs.due(crons["expiry_notices"], at("2027-01-05T02:00"))  # 09:00 in Ha Noi
     assert jobs.due(crons["expire_points"], at("2027-01-05T17:05"))
     assert not jobs.due(crons["expire_points"], at("2027-01-05T17:06"))
     assert not jobs.due(crons["expire_points"], at("2027-01-05T05:05"))

@@ -128,7 +128,7 @@ def test_iam_is_least_privilege(sam: dict[str, Any]) -> None:
             if statement["Effect"] == "Allow":
                 assert not [a for a in actions if "*" in a], (where, statement)
             dynamodb = [a for a in actions if a.startswith("dynamodb:")]
-            assert set(dynamodb) <= set(build.DYNAMODB_ACTIONS), (where, dynamodb)
+            assert set(dynamodb) <= set(build.DYNAMODB_ACTIONS) | set(build.STREAM_ACTIONS), (where, dynamodb)
             if dynamodb:
                 assert all("table/diem-dev-" in r or "table/diem-prod-" in r or isinstance(r, dict) for r in resources)
 
@@ -146,6 +146,17 @@ def test_each_role_gets_only_what_its_function_needs(sam: dict[str, Any]) -> Non
             | ({"ConsumeSpendEvents"} if fn.name == build.CONSUMER else set())
             | ({"ConsumeJobs", "EnqueueJobs"} if fn.name == build.JOB_WORKER else set())
             | ({"EnqueueJobs"} if fn.name in build.schedules() else set())
+            | ({"SealWebhookSecrets"} if fn.kind == "api" else set())
+            | (
+                {"ReadChangeStreams", "SendDeliveries", "ParkFailedRecords"}
+                if fn.name == build.EVENTS_FUNCTION
+                else set()
+            )
+            | (
+                {"ConsumeDeliveries", "SendDeliveries", "OpenWebhookSecrets"}
+                if fn.name == build.DELIVERIES_CONSUMER
+                else set()
+            )
         ), fn.name
         for sid in ("ConsumeJobs", "EnqueueJobs"):
             if sid in statements:
@@ -168,8 +179,7 @@ def test_queue_dead_letter_and_event_source_rules(sam: dict[str, Any]) -> None:
     consumer_timeout = on_disk["stages"]["dev"]["lambda_functions"][build.CONSUMER]["lambda_timeout"]
     queue = sam["Resources"]["SpendEventsQueue"]["Properties"]
     dlq = sam["Resources"]["SpendEventsDeadLetterQueue"]["Properties"]
-    (mapping,) = of_type(sam, "AWS::Lambda::EventSourceMapping").values()
-    mapping = mapping["Properties"]
+    mapping = sam["Resources"]["SpendEventsConsumerEventSourceMapping"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * consumer_timeout + mapping["MaximumBatchingWindowInSeconds"]
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["SpendEventsDeadLetterQueue", "Arn"]},
@@ -211,7 +221,7 @@ def test_jobs_queue_worker_and_schedules(sam: dict[str, Any]) -> None:
     for name in {*build.schedules(), build.JOB_WORKER}:
         env = resources[build.cfn_name(name)]["Properties"]["Environment"]["Variables"]
         assert env["DIEM_JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}, name
-    assert len(build.schedules()) == 4
+    assert len(build.schedules()) == 5
     alarms = of_type(sam, "AWS::CloudWatch::Alarm")
     assert alarms["JobsDeadLetterAlarm"]["Properties"]["Threshold"] == 0
     assert alarms["JobsQueueAgeAlarm"]["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
@@ -403,3 +413,58 @@ def test_stack_tables_and_queues_serve_the_app(sam: dict[str, Any], monkeypatch:
         finally:
             monkeypatch.undo()
             _forget_binding()
+
+
+# -- the events pipeline (issue 8) ----------------------------------------------------------
+
+
+def test_streamed_tables_and_the_events_function_read_every_stream(sam: dict[str, Any]) -> None:
+    """Streams are declared from the models (NEW_AND_OLD_IMAGES); the events
+    function has one event source per stream, each with bisect on error,
+    partial batch failures, bounded retries and the dead-letter destination."""
+    streamed = schema.streamed_models()
+    assert {m.Meta.base_name for m in streamed} >= {"subscribers", "ledger", "vouchers", "campaigns", "events"}
+    for model in MODELS:
+        props = sam["Resources"][build.table_id(model.Meta.base_name)]["Properties"]
+        wanted = {"StreamViewType": "NEW_AND_OLD_IMAGES"} if model in streamed else None
+        assert props.get("StreamSpecification") == wanted, model.Meta.base_name
+    function = sam["Resources"]["Events"]["Properties"]
+    sources = function["Events"]
+    streams = sorted(source["Properties"]["Stream"]["Fn::GetAtt"][0] for source in sources.values())
+    assert streams == sorted(build.streamed_table_ids())
+    for source in sources.values():
+        props = source["Properties"]
+        assert source["Type"] == "DynamoDB"
+        assert props["BisectBatchOnFunctionError"] is True
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert 0 < props["MaximumRetryAttempts"] <= 10_000
+        assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]
+        }
+    assert "set-by-infra" not in json.dumps(sources)  # the decorator's placeholder stream is replaced
+
+
+def test_deliveries_queue_key_and_alarms(sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    on_disk = json.loads((build.ROOT / ".chalice" / "config.json").read_text())
+    timeout = on_disk["stages"]["dev"]["lambda_functions"][build.DELIVERIES_CONSUMER]["lambda_timeout"]
+    queue = resources["DeliveriesQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeliveriesDeadLetterQueue", "Arn"]}
+    mapping = resources["DeliveriesConsumerEventSourceMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "DeliveriesConsumer"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # every attempt of a batch may wait 10 s for its receiver, within the function's timeout
+    assert mapping["BatchSize"] * 10 < timeout
+    key = resources["WebhookSecretsKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    env = {name: resources[name]["Properties"]["Environment"]["Variables"] for name in ("APIHandler", "Events")}
+    assert env["APIHandler"]["DIEM_WEBHOOK_KMS_KEY_ID"] == {"Ref": "WebhookSecretsKey"}
+    assert env["Events"]["DIEM_DELIVERIES_QUEUE_URL"] == {"Ref": "DeliveriesQueue"}
+    alarms = of_type(sam, "AWS::CloudWatch::Alarm")
+    failed = alarms["WebhookDeliveriesFailedAlarm"]["Properties"]
+    assert failed["MetricName"] == "WebhookDeliveriesFailed" and failed["Threshold"] == 0
+    assert {"Name": "stage", "Value": "dev"} in failed["Dimensions"]
+    for name in ("EventsDeadLetterAlarm", "DeliveriesDeadLetterAlarm"):
+        assert alarms[name]["Properties"]["Threshold"] == 0
