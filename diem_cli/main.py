@@ -403,6 +403,7 @@ def grant(
     2 bad usage or a file with no number to grant."""
     if not file.is_file():
         raise BadUsage(f"{file} is not a file")
+    api = None if dry_run else _client("token")  # no credentials: said before the file is read
     show = not as_json
     size = file.stat().st_size
     with output.progress(enabled=show and size > BIG_FILE_BYTES) as bar:
@@ -419,7 +420,7 @@ def grant(
         if not scanned.unique:
             raise BadUsage(f"{file} has no phone number to grant")
         return
-    api = _client("token")
+    assert api is not None
     chunks = scanned.chunks(chunk_size)
     state = grants.StateFile(
         grants.beside(file, campaign_id, "state.json"), campaign_id, scanned.sha256, chunk_size, chunks
@@ -585,7 +586,9 @@ def events_tail(
             page = api.call("GET", "/v1/events", query={"after": cursor, "types": types, "limit": PAGE})
             with _uninterrupted():  # what was printed and the cursor agree, Ctrl-C or not
                 for event in page["items"]:
-                    output.emit_json(event) if as_json else output.out.print(_event_line(event), markup=False)
+                    output.emit_json(event) if as_json else output.out.print(
+                        _event_line(event), markup=False, soft_wrap=True
+                    )
                 cursor = page.get("next_cursor") or cursor
                 if cursor_file is not None and cursor:
                     cursor_file.write_text(cursor + "\n")

@@ -5,8 +5,10 @@ the DIEM_* settings given (none inherited)."""
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,3 +59,19 @@ def campaign_fields(partner_id: str, **fields: Any) -> dict[str, Any]:
         "voucher_valid_days": 7,
         **fields,
     }
+
+
+class Lines:
+    """A running diem's stdout, line by line, each awaited with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._lines: queue.Queue[str] = queue.Queue()
+        stdout = process.stdout
+        threading.Thread(target=lambda: [self._lines.put(line) for line in stdout], daemon=True).start()
+
+    def next(self, timeout: float) -> str:
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line from diem within {timeout:.0f} s") from None

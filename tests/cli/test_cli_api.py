@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import local_api
 import pytest
-from diem_run import campaign_fields, command, diem, environment
+from diem_run import Lines, campaign_fields, command, diem, environment
 from local_api import LocalApi
 
 pytestmark = pytest.mark.xdist_group("cli")
@@ -30,12 +30,27 @@ POLL_SECONDS = 0.05
 CHUNK_DEADLINE_SECONDS = 240.0
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalApi]:
-    running = local_api.start()
+def _serve(events: bool) -> Iterator[LocalApi]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVENTS", "1" if events else "0")
+        running = local_api.start()
     yield running
     left = local_api.stop(running)
     assert not left, f"dev.serve left processes behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalApi]:
+    """`EVENTS=0 make run`'s server: these tests read no events, and the pipeline
+    would spend more on the 5,000-row grant's stream records than the grant."""
+    yield from _serve(events=False)
+
+
+@pytest.fixture
+def events_server() -> Iterator[LocalApi]:
+    """`make run`'s server with its events pipeline, for the feed (stopped after
+    the test: the pipeline polls the streams all the while it runs)."""
+    yield from _serve(events=True)
 
 
 def _marketer(server: LocalApi) -> dict[str, str]:
@@ -254,6 +269,88 @@ def test_a_state_file_older_than_the_apis_replay_window_is_refused_unless_forced
     forced = diem("grants", campaign_id, "one.csv", "--force", env=env, cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert _stats(server, campaign_id)["issued"] == 2
+
+
+# --- the events feed (GET /v1/events) -------------------------------------------------
+
+EVENT_DEADLINE_SECONDS = 60.0
+
+
+def _events_until(
+    found: Callable[[dict[str, Any]], bool], env: dict[str, str], cursor: str, cwd: Path
+) -> list[dict[str, Any]]:
+    """`diem events tail --no-follow` again (on from its cursor file) until an event satisfies `found`."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + EVENT_DEADLINE_SECONDS
+    while True:
+        run = diem("events", "tail", "--no-follow", "--json", "--cursor-file", cursor, env=env, cwd=cwd)
+        assert run.returncode == 0, run.stderr
+        seen += [json.loads(line) for line in run.stdout.splitlines()]
+        if any(found(event) for event in seen):
+            return seen
+        assert time.monotonic() < deadline, f"no such event within {EVENT_DEADLINE_SECONDS:.0f} s: {seen[-5:]}"
+        time.sleep(0.5)
+
+
+def test_events_tail_reads_the_real_feed_as_the_operator_and_as_a_partner_and_follows_it(
+    events_server: LocalApi, tmp_path: Path
+) -> None:
+    server = events_server
+    campaign_id = _launched(server, name="CLI events")
+    operator = {"DIEM_URL": server.base, "DIEM_TOKEN": server.token("operator", "cli-ops")}
+    seen = _events_until(
+        lambda e: e["type"] == "campaign.launched" and e["data"].get("campaign_id") == campaign_id,
+        operator,
+        "ops.cursor",
+        tmp_path,
+    )
+    ids = [e["id"] for e in seen]
+    assert len(ids) == len(set(ids))  # page after page, each event once
+
+    # a partner's feed: its own campaign's redemption, never a subscriber's number
+    (tmp_path / "one.csv").write_text(f"{server.ids['subscribers'][0]}\n")
+    assert diem("grants", campaign_id, "one.csv", env=_marketer(server), cwd=tmp_path).returncode == 0
+    (code,) = [r["code"] for r in _results(tmp_path / f"one.{campaign_id}.results.csv")]
+    status, body = server.call(
+        "POST", "/v1/redemptions", {"X-Api-Key": server.ids["api_key"]}, {"code": code, "order_ref": "POS-EVT"}
+    )
+    assert status == 201, body
+    partner = {"DIEM_URL": server.base, "DIEM_API_KEY": server.ids["api_key"]}
+    theirs = _events_until(
+        lambda e: e["type"] == "voucher.redeemed" and e["data"].get("code") == code, partner, "partner.cursor", tmp_path
+    )
+    assert all(
+        e["type"] in ("voucher.redeemed", "voucher.reversed") or e["type"].startswith("campaign.") for e in theirs
+    )
+    assert not any("msisdn" in e["data"] for e in theirs)
+    people = diem("events", "tail", "--no-follow", "--types", "voucher.redeemed", env=partner, cwd=tmp_path)
+    assert people.returncode == 0 and code in people.stdout and "next cursor: " in people.stderr
+
+    # following: a pause made now is printed as it comes, Ctrl-C stops it with the cursor kept
+    follower = subprocess.Popen(
+        command(
+            "events", "tail", "--json", "--types", "campaign.paused", "--cursor-file", "ops.cursor", "--interval", "0.2"
+        ),
+        env=environment(operator),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = Lines(follower)
+    try:
+        status, body = server.call("POST", f"/v1/campaigns/{campaign_id}/pause", _bearer(server))
+        assert status == 200, body
+        event = json.loads(lines.next(EVENT_DEADLINE_SECONDS))  # the only campaign.paused after the cursor
+        assert (event["type"], event["data"]["campaign_id"]) == ("campaign.paused", campaign_id)
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=EVENT_DEADLINE_SECONDS)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert follower.returncode == 130 and "next cursor: " in stderr
+    assert (tmp_path / "ops.cursor").read_text().strip() in stderr
 
 
 # --- the big one ---------------------------------------------------------------------

@@ -2,12 +2,13 @@
 contract's feed (API.md "Events and webhooks": `GET /v1/events?after=&types=&limit=`
 -> `{items: [{id, type, timestamp, data}], next_cursor}`, the cursor given back
 also when a page is empty): every page in commit order, the cursor to resume
-from, a cursor file, following new events until Ctrl-C, and refusals."""
+from, a cursor file, following new events until Ctrl-C, and refusals, with the
+pages and their timing under the test's control. test_cli_api.py reads the
+real feed of `make run`'s server (operator, partner, following)."""
 
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from diem_run import command, diem, environment
+from diem_run import Lines, command, diem, environment
 
 TOKEN, KEY = "operator-token", "dk_partner_key"
 DEADLINE_SECONDS = 30.0
@@ -145,13 +146,10 @@ def test_follow_prints_new_events_as_they_come_until_ctrl_c(feed: Feed, tmp_path
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)  # type: ignore[union-attr]
-    reader.start()
+    lines = Lines(process)
 
     def next_event() -> dict[str, Any]:
-        return dict(json.loads(lines.get(timeout=DEADLINE_SECONDS)))
+        return dict(json.loads(lines.next(DEADLINE_SECONDS)))
 
     try:
         assert [next_event()["id"] for _ in range(2)] == [e["id"] for e in feed.events]

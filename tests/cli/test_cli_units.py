@@ -219,8 +219,10 @@ def test_help_version_and_bad_usage_exit_codes(tmp_path: Path) -> None:
         ("settlement", "--from", "2026-12-01", "--out", "x.csv"),
     ):
         assert diem(*args, env={"DIEM_TOKEN": "t"}, cwd=tmp_path).returncode == 2, args
-    no_token = diem("campaigns", "list", env={}, cwd=tmp_path)
-    assert no_token.returncode == 2 and "DIEM_TOKEN" in no_token.stderr
+    for args in (("campaigns", "list"), ("grants", "c_1", "f.csv")):
+        no_token = diem(*args, env={}, cwd=tmp_path)
+        assert no_token.returncode == 2 and "DIEM_TOKEN" in no_token.stderr
+    assert diem("grants", "c_1", "f.csv", "--dry-run", env={}, cwd=tmp_path).returncode == 0  # sends nothing
     bad_url = diem("campaigns", "list", env={"DIEM_URL": "ftp://x", "DIEM_TOKEN": "t"}, cwd=tmp_path)
     assert bad_url.returncode == 2 and "DIEM_URL" in bad_url.stderr
     nobody = f"http://127.0.0.1:{free_port()}"
