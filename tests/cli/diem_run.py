@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -61,17 +62,43 @@ def campaign_fields(partner_id: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-class Lines:
-    """A running diem's stdout, line by line, each awaited with a deadline."""
+class Running:
+    """A diem started in the background: its stdout line by line (each awaited
+    with a deadline), Ctrl-C, killed on leaving the block if it is still running."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
+    def __init__(self, *args: str, env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command(*args), env=environment(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self._lines: queue.Queue[str] = queue.Queue()
-        stdout = process.stdout
-        threading.Thread(target=lambda: [self._lines.put(line) for line in stdout], daemon=True).start()
+        self._stderr: list[str] = []
+        stdout, stderr = self.process.stdout, self.process.stderr
+        assert stdout is not None and stderr is not None
+        self._readers = [
+            threading.Thread(target=lambda: [self._lines.put(line) for line in stdout], daemon=True),
+            threading.Thread(target=lambda: self._stderr.extend(stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def next(self, timeout: float) -> str:
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def next_line(self, timeout: float) -> str:
         try:
             return self._lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no line from diem within {timeout:.0f} s") from None
+
+    def interrupt(self, timeout: float) -> tuple[int, str]:
+        """Ctrl-C (SIGINT, as a terminal sends it): the exit code and what diem said on stderr."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=timeout)
+        return code, "".join(self._stderr)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 import boto3
 import local_api
 import pytest
-from diem_run import Lines, campaign_fields, command, diem, environment
+from diem_run import Running, campaign_fields, diem
 from local_api import LocalApi
 
 pytestmark = pytest.mark.xdist_group("cli")
@@ -327,29 +326,24 @@ def test_events_tail_reads_the_real_feed_as_the_operator_and_as_a_partner_and_fo
     assert people.returncode == 0 and code in people.stdout and "next cursor: " in people.stderr
 
     # following: a pause made now is printed as it comes, Ctrl-C stops it with the cursor kept
-    follower = subprocess.Popen(
-        command(
-            "events", "tail", "--json", "--types", "campaign.paused", "--cursor-file", "ops.cursor", "--interval", "0.2"
-        ),
-        env=environment(operator),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    follow = (
+        "events",
+        "tail",
+        "--json",
+        "--types",
+        "campaign.paused",
+        "--cursor-file",
+        "ops.cursor",
+        "--interval",
+        "0.2",
     )
-    lines = Lines(follower)
-    try:
+    with Running(*follow, env=operator, cwd=tmp_path) as follower:
         status, body = server.call("POST", f"/v1/campaigns/{campaign_id}/pause", _bearer(server))
         assert status == 200, body
-        event = json.loads(lines.next(EVENT_DEADLINE_SECONDS))  # the only campaign.paused after the cursor
+        event = json.loads(follower.next_line(EVENT_DEADLINE_SECONDS))  # the only campaign.paused after the cursor
         assert (event["type"], event["data"]["campaign_id"]) == ("campaign.paused", campaign_id)
-        follower.send_signal(signal.SIGINT)
-        _, stderr = follower.communicate(timeout=EVENT_DEADLINE_SECONDS)
-    finally:
-        if follower.poll() is None:
-            follower.kill()
-            follower.wait()
-    assert follower.returncode == 130 and "next cursor: " in stderr
+        code, stderr = follower.interrupt(EVENT_DEADLINE_SECONDS)
+    assert code == 130 and "next cursor: " in stderr
     assert (tmp_path / "ops.cursor").read_text().strip() in stderr
 
 
@@ -413,23 +407,10 @@ def test_a_grant_of_5000_rows_interrupted_after_a_chunk_resumes_and_a_second_run
     state = tmp_path / f"customers.{campaign_id}.state.json"
 
     # Ctrl-C once the first of the two chunks is answered
-    first = subprocess.Popen(
-        command("grants", campaign_id, path.name),
-        env=environment(env),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for_chunk(state, first)
-        first.send_signal(signal.SIGINT)
-        _, stderr = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert first.returncode == 130, stderr
+    with Running("grants", campaign_id, path.name, env=env, cwd=tmp_path) as first:
+        _wait_for_chunk(state, first.process)
+        code, stderr = first.interrupt(60)
+    assert code == 130, stderr
     assert "interrupted after 1 of 2 chunk(s): run the same command again to resume" in stderr
     assert not results.exists()  # the results CSV is written whole or not at all
 

@@ -9,8 +9,6 @@ real feed of `make run`'s server (operator, partner, following)."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from diem_run import Lines, command, diem, environment
+from diem_run import Running, diem
 
 TOKEN, KEY = "operator-token", "dk_partner_key"
 DEADLINE_SECONDS = 30.0
@@ -138,20 +136,11 @@ def test_a_cursor_file_resumes_where_the_last_run_stopped(feed: Feed, tmp_path: 
 
 def test_follow_prints_new_events_as_they_come_until_ctrl_c(feed: Feed, tmp_path: Path) -> None:
     feed.add(2)
-    process = subprocess.Popen(
-        command("events", "tail", "--json", "--interval", "0.1"),
-        env=environment(_env(feed)),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = Lines(process)
+    with Running("events", "tail", "--json", "--interval", "0.1", env=_env(feed), cwd=tmp_path) as tail:
 
-    def next_event() -> dict[str, Any]:
-        return dict(json.loads(lines.next(DEADLINE_SECONDS)))
+        def next_event() -> dict[str, Any]:
+            return dict(json.loads(tail.next_line(DEADLINE_SECONDS)))
 
-    try:
         assert [next_event()["id"] for _ in range(2)] == [e["id"] for e in feed.events]
         polls = len(feed.seen)
         deadline = time.monotonic() + DEADLINE_SECONDS
@@ -160,13 +149,8 @@ def test_follow_prints_new_events_as_they_come_until_ctrl_c(feed: Feed, tmp_path
             time.sleep(0.05)
         feed.add(1)
         assert next_event()["id"] == feed.events[2]["id"]
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=DEADLINE_SECONDS)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130
+        code, stderr = tail.interrupt(DEADLINE_SECONDS)
+    assert code == 130
     assert "next cursor: c3" in stderr
 
 
