@@ -80,30 +80,36 @@ def handled(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
         try:
             return command(*args, **kwargs)
-        except ApiError as exc:
-            _refusal(exc.shape() if as_json else f"refused: {exc.code} (HTTP {exc.status}): {exc.message}")
-            raise typer.Exit(REFUSED) from None
-        except (Unreachable, grants.Refused) as exc:
-            _refusal({"error": {"code": "NOT_DONE", "message": str(exc)}} if as_json else f"refused: {exc}")
-            raise typer.Exit(REFUSED) from None
-        except (BadUsage, grants.BadFile, config.ConfigError) as exc:
-            _refusal({"error": {"code": "BAD_USAGE", "message": str(exc)}} if as_json else f"error: {exc}")
-            raise typer.Exit(BAD_USAGE) from None
         except KeyboardInterrupt:
             output.say("interrupted")
             raise typer.Exit(INTERRUPTED) from None
+        except Exception as exc:
+            code = _report(exc, bool(kwargs.get("as_json")))
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _refusal(message: str | dict[str, Any]) -> None:
-    if isinstance(message, dict):
-        sys.stderr.write(json.dumps(message, ensure_ascii=False) + "\n")
+def _report(exc: BaseException, as_json: bool) -> int | None:
+    """Say why a command did not succeed (JSON with --json); its exit code (None: not ours, a bug)."""
+    shape: dict[str, Any]
+    if isinstance(exc, ApiError):
+        code, shape, text = REFUSED, exc.shape(), f"refused: {exc.code} (HTTP {exc.status}): {exc.message}"
+    elif isinstance(exc, Unreachable | grants.Refused):
+        code, shape, text = REFUSED, {"error": {"code": "NOT_DONE", "message": str(exc)}}, f"refused: {exc}"
+    elif isinstance(exc, BadUsage | grants.BadFile | config.ConfigError):
+        code, shape, text = BAD_USAGE, {"error": {"code": "BAD_USAGE", "message": str(exc)}}, f"error: {exc}"
     else:
-        output.say(message)
+        return None
+    if as_json:
+        sys.stderr.write(json.dumps(shape, ensure_ascii=False) + "\n")
+    else:
+        output.say(text)
+    return code
 
 
 def _client(needs: str) -> Client:
@@ -432,9 +438,9 @@ def grant(
             "the same key and the API replays what it has done (nothing is issued twice)"
         )
     results = grants.beside(file, campaign_id, "results.csv")
-    with output.progress(enabled=show) as bar:
-        task = bar.add_task(f"granting {campaign_id}", total=scanned.unique)
-        try:
+    try:
+        with output.progress(enabled=show) as bar:
+            task = bar.add_task(f"granting {campaign_id}", total=scanned.unique)
             outcome = grants.grant_file(
                 scanned,
                 campaign_id,
@@ -444,14 +450,13 @@ def grant(
                 results=results,
                 on_chunk=lambda _, numbers: bar.advance(task, numbers),
             )
-        except KeyboardInterrupt:
-            done = len(state.data["done"])
-            output.say(f"interrupted after {done} of {chunks} chunk(s): run the same command again to resume")
-            raise
-        except (ApiError, Unreachable):
-            done = len(state.data["done"])
-            output.say(f"stopped after {done} of {chunks} chunk(s): run the same command again to resume")
-            raise
+    except KeyboardInterrupt:
+        output.say(f"interrupted after {_answered(state, chunks)}: run the same command again to resume")
+        raise typer.Exit(INTERRUPTED) from None
+    except (ApiError, Unreachable) as exc:
+        _report(exc, as_json)
+        output.say(f"stopped after {_answered(state, chunks)}: the same command resumes once the cause is dealt with")
+        raise typer.Exit(REFUSED) from None
     if as_json:
         output.emit_json({**scanned.summary(), **outcome.summary(), "dry_run": False})
         return
@@ -464,6 +469,10 @@ def grant(
             "results": str(outcome.results),
         },
     )
+
+
+def _answered(state: grants.StateFile, chunks: int) -> str:
+    return f"{len(state.data['done'])} of {chunks} chunk(s)"
 
 
 def _scan_fields(scanned: grants.Scan, chunk_size: int) -> dict[str, Any]:

@@ -240,7 +240,8 @@ def test_a_dry_run_reports_unreadable_rows_with_their_lines_and_sends_nothing(se
     assert status == 200
     refused = diem("grants", ended, "list.csv", env=env, cwd=tmp_path)
     _refused(refused, "CAMPAIGN_NOT_ACTIVE")
-    assert "stopped after 0 of 1 chunk(s): run the same command again to resume" in refused.stderr
+    assert "stopped after 0 of 1 chunk(s): the same command resumes" in refused.stderr
+    assert refused.stderr.index("refused: CAMPAIGN_NOT_ACTIVE") < refused.stderr.index("stopped after")
 
 
 def test_a_state_file_older_than_the_apis_replay_window_is_refused_unless_forced(
