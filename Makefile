@@ -33,6 +33,16 @@ $(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
 
 install-run: $(VENV)/.run-installed
 
+# the `diem` command line (diem_cli/): the project installed editable for its
+# console script .venv/bin/diem, with no dependencies (the lock has them) and no
+# build isolation (setuptools is in the lock): no download, about a second
+$(VENV)/.cli-installed: $(VENV)/.run-installed pyproject.toml requirements-cli.txt
+	$(PIP) --no-deps --no-build-isolation --no-index -e .
+	touch $@
+
+install-run: $(VENV)/.cli-installed
+$(VENV)/.installed: $(VENV)/.cli-installed
+
 install: $(VENV)/.installed
 
 run: install-run
