@@ -471,3 +471,26 @@ def post_sms(call: Call) -> Any:
 def job_worker(event: Any) -> PartialItemFailureResponse:
     """One job task a message, worked from its checkpoint; failures reported per message."""
     return wiring.work_job_tasks(event.to_dict(), event.context)
+
+
+# -- people's surfaces: the web console (web/, docs/console.md) -------------------------
+
+STAFF = ("marketer", "operator")
+DAY_RANGE = (
+    QueryParam("from", {"type": "string", "format": "date"}, "first local day (YYYY-MM-DD), inclusive"),
+    QueryParam("to", {"type": "string", "format": "date"}, "last local day (YYYY-MM-DD), inclusive"),
+)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/daily",
+    "GET",
+    roles=STAFF,
+    summary="Issued, redeemed and reversed per local day (at most 366 days)",
+    response="CampaignDailyOut",
+    query=DAY_RANGE,
+    errors=(404,),
+)
+def get_campaign_daily(call: Call) -> Any:
+    q = call.query
+    return wiring.campaigns().daily(call.params["campaign_id"], q.get("from"), q.get("to"))

@@ -586,3 +586,19 @@ class SmsIn(Request):
 class SmsOut(Response):
     message_id: str
     reply: str = Field(description="The reply, also sent to `from` as an outbound SMS (at most 306 GSM characters).")
+
+
+# -- people's surfaces: the console (GET /v1/campaigns/{id}/daily, the dev sign-in, its config) --
+
+
+class CampaignDay(Response):
+    """One local day (Asia/Ho_Chi_Minh) of a campaign."""
+
+    day: date
+    issued: int = Field(description="Vouchers issued that day (claims and grants).")
+    redeemed: int = Field(description="Vouchers redeemed that day and not reversed since.")
+    reversed: int = Field(description="Redemptions reversed that day.")
+
+
+class CampaignDailyOut(Response):
+    items: list[CampaignDay]

@@ -156,6 +156,8 @@ CONTRACT: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/campaigns/{campaign_id}/end"): Rule(MARKETER_ONLY, 200),
     ("POST", "/v1/campaigns/{campaign_id}/claims"): Rule(("subscriber",), 201),
     ("POST", "/v1/campaigns/{campaign_id}/grants"): Rule(MARKETER_ONLY, 200, {"msisdns": [OTHER]}),
+    # people's surfaces: the console's chart (API.md "People's surfaces"), staff only
+    ("GET", "/v1/campaigns/{campaign_id}/daily"): Rule(("marketer", "operator"), 200),
     ("GET", "/v1/vouchers/{code}"): Rule(PARTNER, 200, partner_object=True),
     ("POST", "/v1/redemptions"): Rule(PARTNER, 201, {"code": "{code}", "order_ref": "o-2"}, partner_object=True),
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): Rule(PARTNER, 200, partner_object=True),
