@@ -494,3 +494,28 @@ DAY_RANGE = (
 def get_campaign_daily(call: Call) -> Any:
     q = call.query
     return wiring.campaigns().daily(call.params["campaign_id"], q.get("from"), q.get("to"))
+
+
+@api.route(
+    "/v1/console/config",
+    "GET",
+    roles=ANYONE,
+    summary="How the web console signs people in on this stage",
+    response="ConsoleConfigOut",
+)
+def get_console_config(call: Call) -> Any:
+    return wiring.console().sign_in_options()
+
+
+@api.route(
+    "/v1/dev/sign-in",
+    "POST",
+    roles=ANYONE,
+    summary="Development only (local dev stage): a token for a role and subject; not found elsewhere",
+    body="DevSignInIn",
+    response="DevSignInOut",
+    status=201,
+    errors=(404,),
+)
+def post_dev_sign_in(call: Call) -> Any:
+    return wiring.console().dev_sign_in(call.body.role, call.body.subject)

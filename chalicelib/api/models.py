@@ -602,3 +602,32 @@ class CampaignDay(Response):
 
 class CampaignDailyOut(Response):
     items: list[CampaignDay]
+
+
+class ConsoleOidc(Response):
+    """OpenID Connect (authorization code with PKCE) against the identity provider."""
+
+    authorization_url: str
+    token_url: str
+    client_id: str
+    scope: str
+    bearer: Literal["id_token", "access_token"] = Field(description="The token of the answer sent as bearer token.")
+
+
+class ConsoleConfigOut(Response):
+    stage: str
+    dev_sign_in: bool = Field(description="Whether POST /v1/dev/sign-in exists here (local dev only).")
+    oidc: ConsoleOidc | None
+
+
+class DevSignInIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "marketer", "subject": "alice"}]})
+    role: Literal["subscriber", "marketer", "operator"]
+    subject: Annotated[str, Field(min_length=1, max_length=64, description="An MSISDN for a subscriber.")]
+
+
+class DevSignInOut(Response):
+    token: str
+    role: str
+    subject: str
+    expires_at: Timestamp
