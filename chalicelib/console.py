@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import clock, config
 from chalicelib.auth import mint_token
@@ -51,3 +52,29 @@ def dev_sign_in(role: str, subject: str) -> dict[str, Any]:
     token = mint_token(role, subject, DEV_TOKEN_SECONDS, s.jwt_secret)
     expires = datetime.now(UTC) + timedelta(seconds=DEV_TOKEN_SECONDS)
     return {"token": token, "role": role, "subject": subject, "expires_at": clock.iso(expires)}
+
+
+def content_security_policy(token_url: str | None = None) -> str:
+    """The console's Content-Security-Policy, the same locally (dev/console.py) and
+    from CloudFront (infra/build.py): its own scripts and styles only (nothing
+    inline, no eval), requests to its own origin (the API is on it) and to the
+    identity provider's token endpoint, no frames, no plugins."""
+    connect = ["'self'"]
+    if token_url:
+        parts = urlsplit(token_url)
+        if parts.scheme in ("https", "http") and parts.netloc:
+            connect.append(f"{parts.scheme}://{parts.netloc}")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "font-src 'self'",
+            f"connect-src {' '.join(connect)}",
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
