@@ -51,8 +51,13 @@ lint: install
 
 # --dist loadgroup: tests marked xdist_group share a worker (tests/infra packages
 # once, tests/contract starts one server); tests/conftest.py makes it work on pytest 9.2
-test: install lint
+test: install lint console chromium
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q -n 2 --dist loadgroup
+
+# the browser tests' Chromium (tests/web): the machine's, installed with apt when missing
+# and possible (root), else CHROMIUM_PATH; with CI=true a missing one fails here (dev/chromium.py)
+chromium: install
+	$(PY) -m dev.chromium
 
 unit: install
 	$(PY) -m pytest -q tests/unit

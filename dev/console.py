@@ -45,6 +45,8 @@ def sources_digest() -> str:
     digest = hashlib.sha256()
     for name in SOURCES:
         path = WEB / name
+        if not path.exists():
+            continue
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             digest.update(str(file.relative_to(WEB)).encode() + b"\0" + file.read_bytes() + b"\0")

@@ -387,4 +387,4 @@ def uid() -> str:
 
 # the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
 # fixtures live beside those tests; a second conftest.py there would shadow this one
-pytest_plugins = ["channels.world"]
+pytest_plugins = ["channels.world", "web.browser"]  # web.browser: the browser tests' server and Chromium
