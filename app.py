@@ -518,4 +518,4 @@ def get_console_config(call: Call) -> Any:
     errors=(404,),
 )
 def post_dev_sign_in(call: Call) -> Any:
-    return wiring.console().dev_sign_in(call.body.role, call.body.subject)
+    return wiring.console().dev_sign_in(str(call.body.role), call.body.subject)

@@ -604,6 +604,21 @@ class CampaignDailyOut(Response):
     items: list[CampaignDay]
 
 
+class OidcBearer(StrEnum):
+    """Which token of the identity provider's answer the console sends as its bearer token."""
+
+    id_token = "id_token"  # noqa: S105 (a name of a token, not a secret)
+    access_token = "access_token"  # noqa: S105
+
+
+class SignInRole(StrEnum):
+    """The roles a development sign-in can take (a partner signs in with its API key)."""
+
+    subscriber = "subscriber"
+    marketer = "marketer"
+    operator = "operator"
+
+
 class ConsoleOidc(Response):
     """OpenID Connect (authorization code with PKCE) against the identity provider."""
 
@@ -611,7 +626,7 @@ class ConsoleOidc(Response):
     token_url: str
     client_id: str
     scope: str
-    bearer: Literal["id_token", "access_token"] = Field(description="The token of the answer sent as bearer token.")
+    bearer: OidcBearer = Field(description="The token of the answer sent as bearer token.")
 
 
 class ConsoleConfigOut(Response):
@@ -622,7 +637,7 @@ class ConsoleConfigOut(Response):
 
 class DevSignInIn(Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"role": "marketer", "subject": "alice"}]})
-    role: Literal["subscriber", "marketer", "operator"]
+    role: SignInRole
     subject: Annotated[str, Field(min_length=1, max_length=64, description="An MSISDN for a subscriber.")]
 
 

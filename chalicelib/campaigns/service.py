@@ -373,15 +373,16 @@ MAX_DAYS = 366
 
 
 def _day_arg(text: str | None) -> date | None:
-    """A YYYY-MM-DD date; a malformed one is a 400."""
+    """A YYYY-MM-DD date in the years 2000-2999 (as every stored time is); else a 400."""
     if not text:
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
+        day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
-        pass
-    raise ValidationError("from and to must be dates (YYYY-MM-DD).")
+        day = None
+    if day is None or not 2000 <= day.year <= 2999:
+        raise ValidationError("from and to must be dates (YYYY-MM-DD) in the years 2000 to 2999.")
+    return day
 
 
 def _days(item: Campaign, start: str | None, end: str | None) -> tuple[date, date]:

@@ -159,6 +159,8 @@ def test_drafts_bad_periods_and_unknown_campaigns(world):
         "?from=11/10/2026",
         "?to=2026-13-01",
         "?from=2025-01-01&to=2026-11-10",
+        "?to=0001-01-01",
+        "?from=9999-12-31&to=9999-12-31",
     ):
         error = _daily(api, campaign_id, query, expect=400)["error"]
         assert error["code"] == "VALIDATION_ERROR", query
