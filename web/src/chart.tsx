@@ -1,14 +1,17 @@
 // Issued, redeemed and reversed per local day, drawn by hand as SVG: three lines on
 // one scale, the days along the bottom. The same figures follow as a table for
 // screen readers and for reading exact numbers.
+import type { RefObject } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Day } from "./api";
 import { day, number, shortDay } from "./format";
 import { useI18n } from "./i18n";
 
-const WIDTH = 640;
+// drawn at the figure's own width (text stays at its size on a phone), at least MIN_WIDTH
+const MIN_WIDTH = 280;
 const HEIGHT = 220;
 const LEFT = 44;
-const RIGHT = 12;
+const RIGHT = 24;
 const TOP = 12;
 const BOTTOM = 28;
 const SERIES = ["issued", "redeemed", "reversed"] as const;
@@ -22,8 +25,24 @@ function niceMax(value: number): number {
   return 10 * magnitude;
 }
 
+function useWidth(): [RefObject<HTMLElement | null>, number] {
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(640);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element) return undefined;
+    const measure = () => setWidth(Math.max(MIN_WIDTH, Math.floor(element.clientWidth - 16)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [ref.current]);
+  return [ref, width];
+}
+
 export function DailyChart({ days, titleId }: { days: Day[]; titleId: string }) {
   const { t, lang } = useI18n();
+  const [figure, WIDTH] = useWidth();
   if (!days.length) return <p>{t("chart_empty")}</p>;
   const top = niceMax(Math.max(...days.flatMap((d) => SERIES.map((s) => d[s]))));
   const plotW = WIDTH - LEFT - RIGHT;
@@ -41,10 +60,10 @@ export function DailyChart({ days, titleId }: { days: Day[]; titleId: string }) 
     redeemed: number(lang, totals.redeemed),
     reversed: number(lang, totals.reversed),
   });
-  const labelEvery = Math.max(1, Math.ceil(days.length / 8));
+  const labelEvery = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor(plotW / 64))));
   const descId = `${titleId}-desc`;
   return (
-    <figure class="chart">
+    <figure class="chart" ref={figure}>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${titleId} ${descId}`}>
         <desc id={descId}>{summary}</desc>
         {[0, top / 2, top].map((v) => (
@@ -57,7 +76,13 @@ export function DailyChart({ days, titleId }: { days: Day[]; titleId: string }) 
         ))}
         {days.map((d, i) =>
           i % labelEvery === 0 || i === days.length - 1 ? (
-            <text key={d.day} class="axis" x={x(i)} y={HEIGHT - 8} text-anchor="middle">
+            <text
+              key={d.day}
+              class="axis"
+              x={x(i)}
+              y={HEIGHT - 8}
+              text-anchor={i === days.length - 1 && days.length > 1 ? "end" : i === 0 && days.length > 1 ? "start" : "middle"}
+            >
               {shortDay(d.day)}
             </text>
           ) : null,
