@@ -53,6 +53,25 @@ class Settings:
     webhook_kms_key_id: str | None = None
     # webhooks to http://127.0.0.1 / localhost: only on a development stage outside Lambda
     webhooks_allow_local: bool = False
+    # -- people's surfaces: the web console's sign-in for a deployed stage, OpenID Connect
+    # with PKCE (DIEM_CONSOLE_OIDC_*; docs/console.md). Unset: no OIDC sign-in offered
+    console_oidc_authorization_url: str | None = None
+    console_oidc_token_url: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_scope: str = "openid"
+    # which token of the provider's answer the console sends as its bearer token
+    console_oidc_bearer: str = "id_token"
+
+    @property
+    def dev_sign_in(self) -> bool:
+        """The console's development sign-in (a token for any role and subject) exists
+        only locally: the dev stage, outside Lambda, with an HS256 secret and no JWKS."""
+        return self.stage == "dev" and not self.in_lambda and bool(self.jwt_secret) and not self.jwt_jwks_url
+
+    @property
+    def console_oidc(self) -> bool:
+        """Whether the console's OpenID Connect sign-in is configured."""
+        return bool(self.console_oidc_authorization_url and self.console_oidc_token_url and self.console_oidc_client_id)
 
 
 @dataclass(frozen=True)
@@ -172,6 +191,11 @@ def settings() -> Settings:
         deliveries_queue_url=_env("DIEM_DELIVERIES_QUEUE_URL"),
         webhook_kms_key_id=_env("DIEM_WEBHOOK_KMS_KEY_ID"),
         webhooks_allow_local=_allow_local_webhooks(stage),
+        console_oidc_authorization_url=_env("DIEM_CONSOLE_OIDC_AUTHORIZATION_URL"),
+        console_oidc_token_url=_env("DIEM_CONSOLE_OIDC_TOKEN_URL"),
+        console_oidc_client_id=_env("DIEM_CONSOLE_OIDC_CLIENT_ID"),
+        console_oidc_scope=_env("DIEM_CONSOLE_OIDC_SCOPE", "openid") or "openid",
+        console_oidc_bearer=_env("DIEM_CONSOLE_OIDC_BEARER", "id_token") or "id_token",
     )
 
 
