@@ -314,15 +314,25 @@ for _action, _summary in (
 @app.command("stats")
 @handled
 def stats(campaign_id: CampaignId, as_json: Json = False) -> None:
-    """A campaign's issued, redeemed, reversed and remaining vouchers."""
-    campaign = _client("token").call("GET", f"/v1/campaigns/{segment(campaign_id)}")
+    """A campaign's issued, redeemed, reversed and remaining vouchers, and the same per local day."""
+    api = _client("token")
+    campaign = api.call("GET", f"/v1/campaigns/{segment(campaign_id)}")
+    days = api.call("GET", f"/v1/campaigns/{segment(campaign_id)}/daily")["items"]
     if as_json:
         output.emit_json(
-            {"campaign_id": campaign["campaign_id"], "status": campaign["status"], "stats": campaign.get("stats")}
+            {
+                "campaign_id": campaign["campaign_id"],
+                "status": campaign["status"],
+                "stats": campaign.get("stats"),
+                "daily": days,
+            }
         )
         return
     output.say(f"{campaign['campaign_id']} {campaign['name']} ({campaign['status']})")
     _stats_table(campaign.get("stats") or {"issued": 0, "redeemed": 0, "reversed": 0, "remaining": 0})
+    if days:
+        rows = [(d["day"], d["issued"], d["redeemed"], d["reversed"]) for d in days]
+        output.table("Per day (local)", ("day", "issued", "redeemed", "reversed"), rows)
 
 
 # --- grants ----------------------------------------------------------------------

@@ -127,11 +127,14 @@ def test_a_campaign_is_created_from_a_file_after_a_validation_error_then_launche
         assert text in shown.stdout
     stats = diem("stats", campaign_id, "--json", env=env, cwd=tmp_path)
     assert stats.returncode == 0
-    assert json.loads(stats.stdout) == {
+    shown_stats = json.loads(stats.stdout)
+    days = shown_stats.pop("daily")
+    assert shown_stats == {
         "campaign_id": campaign_id,
         "status": "ended",
         "stats": {"issued": 0, "redeemed": 0, "reversed": 0, "remaining": 100_000, "redemption_rate": 0.0},
     }
+    assert all(d["issued"] == d["redeemed"] == d["reversed"] == 0 for d in days), days
     # a campaign from stdin, and the API's refusals with their codes
     piped = diem(
         "campaigns", "create", "-", "--json", env=env, cwd=tmp_path, stdin=json.dumps({**fields, "name": "piped"})
@@ -164,6 +167,10 @@ def test_a_small_grant_then_the_partners_settlement_of_what_was_redeemed(server:
     ]
     codes = [r["code"] for r in results if r["outcome"] == "issued"]
     assert len(set(codes)) == 3 and _stats(server, campaign_id)["issued"] == 3
+    per_day = diem("stats", campaign_id, env=env, cwd=tmp_path)
+    assert per_day.returncode == 0 and "Per day (local)" in per_day.stdout, per_day.stdout
+    days = json.loads(diem("stats", campaign_id, "--json", env=env, cwd=tmp_path).stdout)["daily"]
+    assert sum(d["issued"] for d in days) == 3, days
 
     partner = {"X-Api-Key": server.ids["api_key"]}
     redemption_ids = []
