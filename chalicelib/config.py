@@ -60,6 +60,25 @@ class Settings:
     charging_url: str | None = None
     charging_timeout_seconds: float = 3.0
     charging_adapter: str | None = None
+    # -- people's surfaces: the web console's sign-in for a deployed stage, OpenID Connect
+    # with PKCE (DIEM_CONSOLE_OIDC_*; docs/console.md). Unset: no OIDC sign-in offered
+    console_oidc_authorization_url: str | None = None
+    console_oidc_token_url: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_scope: str = "openid"
+    # which token of the provider's answer the console sends as its bearer token
+    console_oidc_bearer: str = "id_token"
+
+    @property
+    def dev_sign_in(self) -> bool:
+        """The console's development sign-in (a token for any role and subject) exists
+        only locally: the dev stage, outside Lambda, with an HS256 secret and no JWKS."""
+        return self.stage == "dev" and not self.in_lambda and bool(self.jwt_secret) and not self.jwt_jwks_url
+
+    @property
+    def console_oidc(self) -> bool:
+        """Whether the console's OpenID Connect sign-in is configured."""
+        return bool(self.console_oidc_authorization_url and self.console_oidc_token_url and self.console_oidc_client_id)
 
 
 @dataclass(frozen=True)
@@ -190,6 +209,11 @@ def settings() -> Settings:
         charging_url=_env("DIEM_CHARGING_URL"),
         charging_timeout_seconds=float(_env("DIEM_CHARGING_TIMEOUT_SECONDS", "3") or 3),
         charging_adapter=_env("DIEM_CHARGING_ADAPTER"),
+        console_oidc_authorization_url=_env("DIEM_CONSOLE_OIDC_AUTHORIZATION_URL"),
+        console_oidc_token_url=_env("DIEM_CONSOLE_OIDC_TOKEN_URL"),
+        console_oidc_client_id=_env("DIEM_CONSOLE_OIDC_CLIENT_ID"),
+        console_oidc_scope=_env("DIEM_CONSOLE_OIDC_SCOPE", "openid") or "openid",
+        console_oidc_bearer=_env("DIEM_CONSOLE_OIDC_BEARER", "id_token") or "id_token",
     )
 
 

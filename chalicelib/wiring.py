@@ -58,6 +58,12 @@ def partners() -> ModuleType:
     return service
 
 
+def console() -> ModuleType:
+    from chalicelib import console
+
+    return console
+
+
 def redemptions() -> ModuleType:
     from chalicelib.partners import redemptions as module
 

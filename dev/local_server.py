@@ -33,6 +33,9 @@ What is changed, and why:
 * A request body is always read off the socket before the answer (chunked
   bodies too), and anything unexpected in this module is a 500 in the error
   shape that closes the connection, never a dropped connection.
+* The web console (`web/dist`, built by `make console`) is served on the same
+  port, so it calls the API on its own origin as it does behind CloudFront:
+  GET and HEAD of any path outside `/v1/` (`dev/console.py`).
 
 Started with ``--wait-for-go``, the server binds the port at once (a port in
 use fails fast and connections queue in the backlog) but answers only after a
@@ -141,6 +144,8 @@ class GatewayRequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         try:
+            if self._console():
+                return
             super()._generic_handle()
         except ConnectionError:  # the client has gone (closed, timed out): nobody to answer
             self.close_connection = True
@@ -150,6 +155,19 @@ class GatewayRequestHandler(ChaliceRequestHandler):
             self._send_error_shape(500, "INTERNAL", "The local server failed on this request.", {})
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    # -- the web console on the same port (dev/console.py): every path but /v1/... --
+
+    def _console(self) -> bool:
+        """Serve the console's files for a GET or HEAD outside /v1/; True if answered."""
+        from dev import console
+
+        if self.command not in ("GET", "HEAD") or not console.is_console_path(self.path):
+            return False
+        self._parse_payload()  # read any body off the socket first, as for the API
+        status, headers, body = console.response(self.path)
+        self._send_http_response_with_body(status, headers, body)
+        return True
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         kind, status, code, message = gateway_refusal(error)

@@ -85,7 +85,8 @@ def main() -> int:
                 seed.print_demo(demo, base)
             if api.poll() is not None:
                 return api.returncode or 1
-            print(f"\nServing the API on {base}  (Ctrl-C stops everything)\n", flush=True)
+            print(f"\nServing the API on {base}  (Ctrl-C stops everything)", flush=True)
+            print(_console_line(base) + "\n", flush=True)
             assert api.stdin is not None
             api.stdin.write(b"go\n")
             api.stdin.flush()
@@ -135,6 +136,15 @@ def _start_jobs(stack: ExitStack, endpoint: str) -> None:
     print(f"\nScheduled jobs run here at their times (UTC): {times}")
     print(f"  run them now: DIEM_DYNAMODB_ENDPOINT={endpoint} .venv/bin/python -m dev.jobs all")
     stack.callback(jobs.LocalScheduler().start().stop)
+
+
+def _console_line(base: str) -> str:
+    """Where the web console is (same port as the API; dev/console.py), or how to build it."""
+    from dev import console
+
+    if (console.DIST / "index.html").exists():
+        return f"Console: {base}/  (development sign-in: pick a role; the till takes the partner's API key)"
+    return "Console: not built (make console builds web/dist; make run does it first)"
 
 
 def _dev_secret() -> str:

@@ -586,14 +586,19 @@ def template(stage: str) -> dict[str, Any]:
     resources.update(product_alarms(stage))
     for fn in fns:
         merge(resources[fn.logical_id], product_function_overrides(stage, fn))
+    resources.update(console_resources(stage))
+    for fn in fns:
+        merge(resources[fn.logical_id], console_function_overrides(fn))
     return {
-        "Parameters": {**parameters(stage), **events_parameters(), **product_parameters(stage)},
+        "Parameters": {**parameters(stage), **events_parameters(), **product_parameters(stage), **CONSOLE_PARAMETERS},
+        "Conditions": CONSOLE_CONDITIONS,
         "Resources": resources,
         "Outputs": {
             "SpendEventsQueueUrl": {"Value": {"Ref": "SpendEventsQueue"}},
             "JobsQueueUrl": {"Value": {"Ref": "JobsQueue"}},
             "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
             "DeliveriesQueueUrl": {"Value": {"Ref": "DeliveriesQueue"}},
+            **CONSOLE_OUTPUTS,
         },
     }
 
@@ -756,6 +761,224 @@ def product_alarms(stage: str) -> dict[str, Any]:
             "ChargingContradictions",
         ),
     }
+
+
+# -- people's surfaces: the web console on S3 behind CloudFront, the API on the same
+# distribution (docs/console.md). /v1/* goes to API Gateway's stage (no cache, every
+# viewer header but Host), everything else to the private bucket through an origin
+# access control; one origin, so no CORS and no preflight. The console's sign-in
+# (OpenID Connect with PKCE) is configured by the Console* parameters.
+
+# CloudFront's managed policies (AWS documents their ids as fixed)
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+CONSOLE_BUCKET_ORIGIN = "ConsoleBucket"
+CONSOLE_API_ORIGIN = "Api"
+
+CONSOLE_PARAMETERS: dict[str, Any] = {
+    "ConsoleOidcAuthorizationUrl": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": "^(https://\\S+)?$",
+        "Description": "The identity provider's authorization endpoint for the console's sign-in (empty: none).",
+    },
+    "ConsoleOidcTokenUrl": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": "^(https://[^/\\s]+/\\S*)?$",
+        "Description": "Its token endpoint (the console's CSP allows requests to its origin).",
+    },
+    "ConsoleOidcClientId": {"Type": "String", "Default": "", "Description": "The console's public client id."},
+    "ConsoleOidcScope": {"Type": "String", "Default": "openid", "Description": "Scopes the console asks for."},
+    "ConsoleOidcBearer": {
+        "Type": "String",
+        "Default": "id_token",
+        "AllowedValues": ["id_token", "access_token"],
+        "Description": "Which token of the provider's answer the console sends to the API (with sub and role).",
+    },
+}
+CONSOLE_CONDITIONS: dict[str, Any] = {
+    "ConsoleHasOidc": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleOidcTokenUrl"}, ""]}]}
+}
+CONSOLE_OUTPUTS: dict[str, Any] = {
+    "ConsoleUrl": {"Value": {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}},
+    "ConsoleBucketName": {"Value": {"Ref": "ConsoleBucket"}},
+    "ConsoleDistributionId": {"Value": {"Ref": "ConsoleDistribution"}},
+}
+
+
+def _console_csp() -> dict[str, Any]:
+    """chalicelib.console's policy, with the token endpoint's origin when there is one."""
+    from chalicelib.console import content_security_policy
+
+    origin = {"Fn::Join": ["", ["https://", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "ConsoleOidcTokenUrl"}]}]}]]}
+    marker = "https://console-oidc-origin.invalid"
+    with_origin = content_security_policy(marker + "/token").split(marker)
+    return {
+        "Fn::If": [
+            "ConsoleHasOidc",
+            {"Fn::Join": ["", [with_origin[0], origin, with_origin[1]]]},
+            content_security_policy(None),
+        ]
+    }
+
+
+def console_resources(stage: str) -> dict[str, Any]:
+    api_domain = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    return {
+        "ConsoleBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Delete",  # built files only: make console rebuilds them
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "VersioningConfiguration": {"Status": "Enabled"},
+            },
+        },
+        "ConsoleBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "ConsoleBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ReadByThisDistributionOnly",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Action": "s3:GetObject",
+                            "Resource": {"Fn::Sub": "${ConsoleBucket.Arn}/*"},
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:"
+                                        "distribution/${ConsoleDistribution}"
+                                    }
+                                }
+                            },
+                        },
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                {"Fn::GetAtt": ["ConsoleBucket", "Arn"]},
+                                {"Fn::Sub": "${ConsoleBucket.Arn}/*"},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+        "ConsoleOriginAccessControl": {
+            "Type": "AWS::CloudFront::OriginAccessControl",
+            "Properties": {
+                "OriginAccessControlConfig": {
+                    "Name": f"{APP_NAME}-{stage}-console",
+                    "OriginAccessControlOriginType": "s3",
+                    "SigningBehavior": "always",
+                    "SigningProtocol": "sigv4",
+                }
+            },
+        },
+        "ConsoleResponseHeadersPolicy": {
+            "Type": "AWS::CloudFront::ResponseHeadersPolicy",
+            "Properties": {
+                "ResponseHeadersPolicyConfig": {
+                    "Name": f"{APP_NAME}-{stage}-console",
+                    "SecurityHeadersConfig": {
+                        "ContentSecurityPolicy": {"ContentSecurityPolicy": _console_csp(), "Override": True},
+                        "ContentTypeOptions": {"Override": True},
+                        "FrameOptions": {"FrameOption": "DENY", "Override": True},
+                        "ReferrerPolicy": {"ReferrerPolicy": "no-referrer", "Override": True},
+                        "StrictTransportSecurity": {
+                            "AccessControlMaxAgeSec": 31_536_000,
+                            "IncludeSubdomains": True,
+                            "Override": True,
+                        },
+                    },
+                }
+            },
+        },
+        "ConsoleDistribution": {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {
+                "DistributionConfig": {
+                    "Comment": f"{APP_NAME}-{stage}: the web console and, under /v1/, the API",
+                    "Enabled": True,
+                    "HttpVersion": "http2and3",
+                    "IPV6Enabled": True,
+                    "PriceClass": "PriceClass_200",  # includes Asia's edge locations
+                    "DefaultRootObject": "index.html",
+                    "Origins": [
+                        {
+                            "Id": CONSOLE_BUCKET_ORIGIN,
+                            "DomainName": {"Fn::GetAtt": ["ConsoleBucket", "RegionalDomainName"]},
+                            "OriginAccessControlId": {"Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]},
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        },
+                        {
+                            "Id": CONSOLE_API_ORIGIN,
+                            "DomainName": api_domain,
+                            # /v1/... at the edge is /<stage>/v1/... at API Gateway
+                            "OriginPath": "/" + chalice_config(stage).api_gateway_stage,
+                            "CustomOriginConfig": {
+                                "OriginProtocolPolicy": "https-only",
+                                "OriginSSLProtocols": ["TLSv1.2"],
+                            },
+                        },
+                    ],
+                    "DefaultCacheBehavior": {
+                        "TargetOriginId": CONSOLE_BUCKET_ORIGIN,
+                        "ViewerProtocolPolicy": "redirect-to-https",
+                        "AllowedMethods": ["GET", "HEAD"],
+                        "CachedMethods": ["GET", "HEAD"],
+                        "Compress": True,
+                        "CachePolicyId": CACHING_OPTIMIZED,
+                        "ResponseHeadersPolicyId": {"Ref": "ConsoleResponseHeadersPolicy"},
+                    },
+                    "CacheBehaviors": [
+                        {
+                            "PathPattern": "/v1/*",
+                            "TargetOriginId": CONSOLE_API_ORIGIN,
+                            "ViewerProtocolPolicy": "https-only",
+                            "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+                            "CachedMethods": ["GET", "HEAD"],
+                            "Compress": True,
+                            "CachePolicyId": CACHING_DISABLED,
+                            "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+def console_function_overrides(fn: Function) -> dict[str, Any]:
+    """The API handler tells the console how to sign people in (GET /v1/console/config)."""
+    if fn.kind != "api":
+        return {}
+    env = {
+        "DIEM_CONSOLE_OIDC_AUTHORIZATION_URL": {"Ref": "ConsoleOidcAuthorizationUrl"},
+        "DIEM_CONSOLE_OIDC_TOKEN_URL": {"Ref": "ConsoleOidcTokenUrl"},
+        "DIEM_CONSOLE_OIDC_CLIENT_ID": {"Ref": "ConsoleOidcClientId"},
+        "DIEM_CONSOLE_OIDC_SCOPE": {"Ref": "ConsoleOidcScope"},
+        "DIEM_CONSOLE_OIDC_BEARER": {"Ref": "ConsoleOidcBearer"},
+    }
+    return {"Properties": {"Environment": {"Variables": env}}}
 
 
 def merge(target: dict[str, Any], extra: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ and window (claims check them there); inventory - sum(stock) == its vouchers
 counter == that owner's vouchers of the campaign, at most the limit.
 Vouchers and redemptions: a voucher names an existing campaign of the same
 partner; a redeemed voucher has its redemption (same code, not reversed) and
-the `redeemed-by-campaign` key, which nothing else has; a redemption's voucher
+the `redeemed-by-day` key, which nothing else has; a redemption's voucher
 exists and belongs to the same partner; a redemption not reversed is the one
 its voucher is redeemed by.
 Product orders: each has its `spend` entry of its price in its owner's ledger

@@ -437,7 +437,6 @@ def engine_module_api(engine_endpoint: str, engine_module_tables: str) -> Iterat
 
 # the channel tests' world (a subscriber, campaigns, gateway keys, an SMS sink): its
 # fixtures live beside those tests; a second conftest.py there would shadow this one
-pytest_plugins = ["channels.world"]
 # -- the events pipeline's tests (tests/events): a moving clock, the local pipeline, receivers
 
 
@@ -505,3 +504,6 @@ def no_dns() -> Iterator[None]:
     urls.use_resolver(refuse)
     yield
     urls.use_resolver(None)
+
+
+pytest_plugins = ["channels.world", "web.browser"]  # web.browser: the browser tests' server and Chromium

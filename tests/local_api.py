@@ -114,12 +114,14 @@ def _health(api: LocalApi) -> int | None:
         conn.close()
 
 
-def start(secret: str = SECRET) -> LocalApi:
-    """Start `python -m dev.serve` (what `make run` runs) and wait for its first 200."""
+def start(secret: str = SECRET, extra_env: dict[str, str] | None = None) -> LocalApi:
+    """Start `python -m dev.serve` (what `make run` runs) and wait for its first 200;
+    `extra_env` adds to its environment (the browser tests' identity provider)."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "DB_PORT": "0", "DIEM_JWT_SECRET": secret}
     for name in ("DIEM_DYNAMODB_ENDPOINT", "DIEM_TABLE_PREFIX", "SEED", "QUIET"):
         env.pop(name, None)
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "dev.serve"],
         cwd=ROOT,

@@ -852,3 +852,63 @@ class ProductOrderOut(Response):
     name: str | None = None
     kind: ProductKind | None = None
     settled_at: Timestamp | None = Field(default=None, description="When it became fulfilled or refunded.")
+
+
+# -- people's surfaces: the console (GET /v1/campaigns/{id}/daily, the dev sign-in, its config) --
+
+
+class CampaignDay(Response):
+    """One local day (Asia/Ho_Chi_Minh) of a campaign."""
+
+    day: date
+    issued: int = Field(description="Vouchers issued that day (claims and grants).")
+    redeemed: int = Field(description="Vouchers redeemed that day and not reversed since.")
+    reversed: int = Field(description="Redemptions reversed that day.")
+
+
+class CampaignDailyOut(Response):
+    items: list[CampaignDay]
+
+
+class OidcBearer(StrEnum):
+    """Which token of the identity provider's answer the console sends as its bearer token."""
+
+    id_token = "id_token"  # noqa: S105 (a name of a token, not a secret)
+    access_token = "access_token"  # noqa: S105
+
+
+class SignInRole(StrEnum):
+    """The roles a development sign-in can take (a partner signs in with its API key)."""
+
+    subscriber = "subscriber"
+    marketer = "marketer"
+    operator = "operator"
+
+
+class ConsoleOidc(Response):
+    """OpenID Connect (authorization code with PKCE) against the identity provider."""
+
+    authorization_url: str
+    token_url: str
+    client_id: str
+    scope: str
+    bearer: OidcBearer = Field(description="The token of the answer sent as bearer token.")
+
+
+class ConsoleConfigOut(Response):
+    stage: str
+    dev_sign_in: bool = Field(description="Whether POST /v1/dev/sign-in exists here (local dev only).")
+    oidc: ConsoleOidc | None
+
+
+class DevSignInIn(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "marketer", "subject": "alice"}]})
+    role: SignInRole
+    subject: Annotated[str, Field(min_length=1, max_length=64, description="An MSISDN for a subscriber.")]
+
+
+class DevSignInOut(Response):
+    token: str
+    role: str
+    subject: str
+    expires_at: Timestamp

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chalicelib import errors
+from chalicelib import errors, idempotency
 from chalicelib.api.http import RouteSpec
 from chalicelib.api.models import ErrorResponse
 
@@ -141,7 +141,12 @@ def _parameters(spec: RouteSpec, enums: dict[frozenset[str], str]) -> list[dict[
                 "description": "Retry safety: a repeat with the same key and payload returns the original response "
                 "(kept at least 24 h); the same key with another payload is 422, a repeat while the first is "
                 "still running 409.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": idempotency.MAX_KEY_LENGTH,
+                    "pattern": idempotency.KEY_PATTERN,
+                },
             }
         )
     return parameters

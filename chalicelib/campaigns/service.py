@@ -11,13 +11,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib import clock, store
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import shards
 from chalicelib.campaigns.rules import Profile
+from chalicelib.config import rules
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.idempotency import Idempotency, Reply
 from chalicelib.points import service as points
@@ -137,7 +138,7 @@ def _instant(value: datetime | str) -> str:
 
 def stats(item: Campaign) -> dict[str, Any]:
     """issued / remaining / reversed summed exactly over the shards; redeemed
-    counted on the sparse `redeemed-by-campaign` index (the redeem transaction
+    counted on the sparse `redeemed-by-day` index (the redeem transaction
     cannot name the campaign's shard without a read, see docs/flash-sales.md)."""
     if item.status == "draft":
         issued, remaining, reversed_ = 0, int(item.inventory), 0
@@ -363,3 +364,77 @@ def offer_bodies(items: list[Campaign]) -> list[dict[str, Any]]:
         }
         for c in items
     ]
+
+
+# -- per local day (the console's chart) ---------------------------------------------
+
+# the most days one request covers
+MAX_DAYS = 366
+
+
+def _day_arg(text: str | None) -> date | None:
+    """A YYYY-MM-DD date in the years 2000-2999 (as every stored time is); else a 400."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not 2000 <= day.year <= 2999:
+        raise ValidationError("from and to must be dates (YYYY-MM-DD) in the years 2000 to 2999.")
+    return day
+
+
+def _days(item: Campaign, start: str | None, end: str | None) -> tuple[date, date]:
+    """The local days asked for; by default from the window's first day to today,
+    stopping when nothing can happen any more (the last voucher's expiry and its
+    reversal window), at most MAX_DAYS ending on the last."""
+    first, last = _day_arg(start), _day_arg(end)
+    today = clock.today()
+    quiet_after = clock.local_date(clock.parse_iso(item.ends_at)) + timedelta(
+        days=int(item.voucher_valid_days) + rules().reversal_window_days
+    )
+    last = last or min(today, quiet_after)
+    first = first or max(clock.local_date(clock.parse_iso(item.starts_at)), last - timedelta(days=MAX_DAYS - 1))
+    if last < first:
+        raise ValidationError("to must not be before from.")
+    if (last - first).days >= MAX_DAYS:
+        raise ValidationError(f"At most {MAX_DAYS} days at once.")
+    return first, last
+
+
+def _midnight(day: date) -> str:
+    """The instant local `day` begins, as an ISO UTC string."""
+    return clock.iso(datetime(day.year, day.month, day.day, tzinfo=rules().zone))
+
+
+def daily(campaign_id: str, start: str | None, end: str | None) -> dict[str, Any]:
+    """`{items: [{day, issued, redeemed, reversed}]}` for every local day from
+    `start` to `end` (YYYY-MM-DD, inclusive), oldest first. issued and reversed
+    are the shards' per-day counts (written by the claim and the reversal
+    themselves); redeemed counts the vouchers redeemed that day and still
+    redeemed, by one Query of the sparse `redeemed-by-day` index, so the days
+    add up to the campaign's stats. A draft has no days."""
+    item = load(campaign_id)
+    if item.status == "draft":
+        return {"items": []}
+    first, last = _days(item, start, end)
+    counts = shards.per_day(campaign_id, int(item.shard_count))
+    low, high = _midnight(first), _midnight(last + timedelta(days=1))
+    redeemed: dict[date, int] = {}
+    for voucher in Voucher.redeemed_index.query(campaign_id, Voucher.redeemed_at.between(low, high)):
+        if voucher.redeemed_at and voucher.redeemed_at < high:
+            on = clock.local_date(clock.parse_iso(voucher.redeemed_at))
+            redeemed[on] = redeemed.get(on, 0) + 1
+    items = []
+    for n in range((last - first).days + 1):
+        on = first + timedelta(days=n)
+        items.append(
+            {
+                "day": on.isoformat(),
+                "issued": counts.get(("issued", on), 0),
+                "redeemed": redeemed.get(on, 0),
+                "reversed": counts.get(("reversed", on), 0),
+            }
+        )
+    return {"items": items}

@@ -3,7 +3,9 @@ so a flash sale's claims spread over many items instead of one hot key
 (docs/flash-sales.md has the arithmetic).
 
 Each shard carries its stock, how many vouchers it issued and how many
-redemptions of them were reversed, and a copy of the campaign's status and
+redemptions of them were reversed (in all, and per local day: the same update
+adds one to that day's attribute, so the daily figures cost no write of their
+own and have no hot key), and a copy of the campaign's status and
 window: a claim's transaction checks all of it on the shard it decrements and
 never touches the campaign item.
 """
@@ -14,9 +16,10 @@ import random
 import threading
 import time
 from collections.abc import Collection, Iterable
+from datetime import date
 from typing import TYPE_CHECKING
 
-from chalicelib import store
+from chalicelib import clock, store
 from chalicelib.errors import Conflict
 from chalicelib.store import Counter
 from chalicelib.store.transact import Throttled
@@ -89,11 +92,12 @@ def update_ops(
 
 def take_op(campaign_id: str, shard: int, now_iso: str) -> store.Op:
     """One voucher out of `shard`, only while it has stock and the campaign is
-    active and inside its window."""
+    active and inside its window; counted as issued on this local day too."""
+    today = clock.local_date(clock.parse_iso(now_iso))
     return store.update(
         Counter,
         stock_key(campaign_id, shard),
-        actions=[Counter.stock.add(-1), Counter.issued.add(1)],
+        actions=[Counter.stock.add(-1), Counter.issued.add(1), Counter.day("issued", today).add(1)],
         condition=(Counter.stock > 0)
         & (Counter.status == "active")
         & (Counter.starts_at <= now_iso)
@@ -102,11 +106,13 @@ def take_op(campaign_id: str, shard: int, now_iso: str) -> store.Op:
     )
 
 
-def reversed_op(campaign_id: str, shard: int) -> store.Op:
+def reversed_op(campaign_id: str, shard: int, on: date | None = None) -> store.Op:
+    """A reversal of one of `shard`'s vouchers, counted on local day `on` (today) too."""
+    day = on or clock.today()
     return store.update(
         Counter,
         stock_key(campaign_id, shard),
-        actions=[Counter.reversed.add(1)],
+        actions=[Counter.reversed.add(1), Counter.day("reversed", day).add(1)],
         condition=Counter.counter_id.exists(),
         label=LABEL,
     )
@@ -123,6 +129,15 @@ def read(campaign_id: str, shards: Iterable[int], hot_ok: bool = False) -> dict[
         return {}
     found = store.batch_get(keys.values(), optional=list(keys.values()) if hot_ok else ())
     return {n: item for n, key in keys.items() if (item := found[key]) is not None}
+
+
+def per_day(campaign_id: str, shards: int) -> dict[tuple[str, date], int]:
+    """Issued and reversed per local day, summed over every shard: (kind, day) -> count."""
+    counts: dict[tuple[str, date], int] = {}
+    for item in read(campaign_id, range(shards)).values():
+        for key, count in item.day_counts().items():
+            counts[key] = counts.get(key, 0) + count
+    return counts
 
 
 def totals(campaign_id: str, shards: int) -> dict[str, int]:

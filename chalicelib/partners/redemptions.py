@@ -166,7 +166,7 @@ def reverse(partner_id: str, redemption_id: str, idem: Idempotency | None) -> Re
                 condition=(Redemption.partner_id == partner_id) & Redemption.reversed_at.does_not_exist(),
                 label=REDEMPTION,
             ),
-            shards.reversed_op(voucher.campaign_id, int(voucher.shard)),
+            shards.reversed_op(voucher.campaign_id, int(voucher.shard), clock.local_date(now)),
         ]
         if not holder_gone:
             holder = Subscriber.owner_id == voucher.owner_id

@@ -7,6 +7,8 @@ points the models at the configured prefix and endpoint.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import (
@@ -198,8 +200,8 @@ class Campaign(_Model):
 
 class Counter(_Model):
     """Exact counters kept off hot keys: inventory shards (`stock#<campaign>#<n>`,
-    with the issued/reversed counts of that shard and a copy of the campaign's
-    status and window, so a claim never touches the campaign item), claims per
+    with the issued/reversed counts of that shard, in all and per local day, and a
+    copy of the campaign's status and window, so a claim never touches the campaign item), claims per
     subscriber (`claims#<campaign>#<msisdn>`, counting for `owner_id` only),
     unknown-code attempts (`unknown#<partner>#<hour>`)."""
 
@@ -221,6 +223,40 @@ class Counter(_Model):
     cursor = UnicodeAttribute(null=True)
     failed = NumberAttribute(null=True)
     last_key = UnicodeAttribute(null=True)
+
+    # -- per local day counts of an inventory shard (the console's daily figures): one
+    # top-level number per day and kind, `i<yymmdd>` issued and `r<yymmdd>` reversed,
+    # added by the claim's and the reversal's own shard update (ADD creates a missing
+    # attribute, so shards launched before these existed take them too). Not declared:
+    # one attribute per day; `from_raw_data` keeps them in `day_counts`.
+
+    @classmethod
+    def day(cls, kind: str, day: date) -> NumberAttribute:
+        """The attribute counting `kind` ("issued" or "reversed") on local `day`."""
+        return NumberAttribute(attr_name=f"{DAY_KINDS[kind]}{day:%y%m%d}")
+
+    @classmethod
+    def from_raw_data(cls, data: dict[str, Any]) -> Counter:
+        item = super().from_raw_data(data)
+        counts: dict[tuple[str, date], int] = {}
+        for name, value in data.items():
+            found = _DAY_ATTRIBUTE.fullmatch(name)
+            if found and "N" in value:
+                kind = _DAY_KIND_NAMES[found.group(1)]
+                on = date(2000 + int(found.group(2)), int(found.group(3)), int(found.group(4)))
+                counts[(kind, on)] = int(value["N"])
+        setattr(item, "_day_counts", counts)  # noqa: B010 (not a PynamoDB attribute)
+        return item
+
+    def day_counts(self) -> dict[tuple[str, date], int]:
+        """(kind, local day) -> count, as read (empty for an item made here)."""
+        counts: dict[tuple[str, date], int] = getattr(self, "_day_counts", {})
+        return counts
+
+
+DAY_KINDS = {"issued": "i", "reversed": "r"}
+_DAY_KIND_NAMES = {short: kind for kind, short in DAY_KINDS.items()}
+_DAY_ATTRIBUTE = re.compile(r"([ir])(\d\d)(\d\d)(\d\d)")
 
 
 # --- vouchers and redemptions ------------------------------------------------
@@ -245,12 +281,15 @@ class VoucherExpiryDueIndex(GlobalSecondaryIndex["Voucher"]):
 
 
 class VouchersRedeemedByCampaign(GlobalSecondaryIndex["Voucher"]):
-    """Sparse: the vouchers of a campaign currently redeemed (`redeemed_campaign`
-    is copied from `campaign_id` by the redeem update itself)."""
+    """Sparse: the vouchers of a campaign currently redeemed, in redemption
+    order (`redeemed_campaign` is copied from `campaign_id` and `redeemed_at`
+    set by the redeem update itself). Keyed by `redeemed_at` so the console's
+    per-day figures are one Query (it replaced `redeemed-by-campaign`, keyed by
+    `code`, at the same index cost per redeem: docs/data-model.md)."""
 
-    Meta = _gsi("redeemed-by-campaign", KeysOnlyProjection)
+    Meta = _gsi("redeemed-by-day", KeysOnlyProjection)
     redeemed_campaign = UnicodeAttribute(hash_key=True)
-    code = UnicodeAttribute(range_key=True)
+    redeemed_at = UnicodeAttribute(range_key=True)
 
 
 class Voucher(_Model):

@@ -46,6 +46,10 @@ def _grant_identity(base: str, msisdn: str, campaign_id: str) -> Idempotency:
     )
 
 
+# a row's outcome that sending the same grant again may change
+RETRYABLE = frozenset({"SERVICE_UNAVAILABLE", "IDEMPOTENCY_IN_PROGRESS"})
+
+
 def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Reply:
     """Free vouchers to up to 1,000 subscribers, each its own transaction,
     each reported: `{msisdn, status: "issued" | <error code>, code?}`."""
@@ -84,7 +88,9 @@ def grant(campaign_id: str, msisdns: list[str], idem: Idempotency | None) -> Rep
         for raw, m in zip(msisdns, normalised, strict=True)
     ]
     reply = Reply(200, {"results": results})
-    if idem is None:
+    if idem is None or any(r["status"] in RETRYABLE for r in results):
+        # a row that may succeed when sent again is not frozen into the answer for 24 h: the
+        # same key sends again, each issued row replays its own record, the others try anew
         return reply
     # the whole answer, kept for a replay with the same key (the kernel writes the record)
     return store.run(lambda _: store.Plan((), reply), idem)

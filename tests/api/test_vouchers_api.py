@@ -657,3 +657,31 @@ def test_round_trips_are_the_minimum(world):
         assert calls == ["TransactWriteItems"]
     finally:
         client.meta.events.unregister("before-call.dynamodb", record)
+
+
+def test_a_grant_row_that_failed_for_a_retryable_reason_is_tried_again_with_the_same_key(world, monkeypatch):
+    """A row refused for a reason that may pass (503 SERVICE_UNAVAILABLE) is not frozen into the
+    answer replayed for 24 h: the same key sends again, the issued row replays its own record."""
+    from chalicelib.errors import Unavailable
+    from chalicelib.vouchers import service
+
+    real, refused = service.issue, []
+
+    def busy_once(msisdn: str, *args, **kwargs):
+        if msisdn == OTHER and not refused:
+            refused.append(msisdn)
+            raise Unavailable("The account is busy.")
+        return real(msisdn, *args, **kwargs)
+
+    monkeypatch.setattr(service, "issue", busy_once)
+    campaign_id = world.campaign(inventory=5)
+    path = f"/v1/campaigns/{campaign_id}/grants"
+    headers = {**MARKETER, "Idempotency-Key": "retry-batch-1"}
+    first = world.api.post(path, {"msisdns": [ME, OTHER]}, headers=headers)
+    assert [x["status"] for x in first.data["results"]] == ["issued", "SERVICE_UNAVAILABLE"] and refused == [OTHER]
+    again = world.api.post(path, {"msisdns": [ME, OTHER]}, headers=headers)
+    assert [x["status"] for x in again.data["results"]] == ["issued", "issued"]
+    assert again.data["results"][0] == first.data["results"][0]  # the same voucher, replayed
+    assert world.stats(campaign_id)["issued"] == 2
+    third = world.api.post(path, {"msisdns": [ME, OTHER]}, headers=headers)
+    assert third.data == again.data and world.stats(campaign_id)["issued"] == 2

@@ -468,3 +468,49 @@ def test_deliveries_queue_key_and_alarms(sam: dict[str, Any]) -> None:
     assert {"Name": "stage", "Value": "dev"} in failed["Dimensions"]
     for name in ("EventsDeadLetterAlarm", "DeliveriesDeadLetterAlarm"):
         assert alarms[name]["Properties"]["Threshold"] == 0
+
+
+# -- people's surfaces: the console on S3 behind CloudFront, the API on the same origin ------
+
+
+@pytest.mark.parametrize("stage", sorted(build.TEMPLATES))
+def test_the_console_and_the_api_share_one_distribution(stage: str) -> None:
+    from chalicelib.console import content_security_policy
+
+    template = json.loads(build.TEMPLATES[stage].read_text())
+    resources = template["Resources"]
+    config = resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    # /v1/* to API Gateway's stage, uncached, with the caller's headers (Authorization, X-Api-Key, Idempotency-Key)
+    (api,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/v1/*"]
+    assert api["TargetOriginId"] == build.CONSOLE_API_ORIGIN and api["CachePolicyId"] == build.CACHING_DISABLED
+    assert api["OriginRequestPolicyId"] == build.ALL_VIEWER_EXCEPT_HOST
+    assert {"POST", "PUT", "PATCH", "DELETE"} <= set(api["AllowedMethods"])
+    gateway = origins[build.CONSOLE_API_ORIGIN]
+    assert gateway["DomainName"] == {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert gateway["OriginPath"] == "/" + build.chalice_config(stage).api_gateway_stage
+    assert gateway["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    # everything else from the private bucket, read only by this distribution, with the console's headers
+    default = config["DefaultCacheBehavior"]
+    assert default["TargetOriginId"] == build.CONSOLE_BUCKET_ORIGIN and config["DefaultRootObject"] == "index.html"
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert origins[build.CONSOLE_BUCKET_ORIGIN]["OriginAccessControlId"] == {
+        "Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]
+    }
+    block = resources["ConsoleBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    (read,) = [
+        s
+        for s in resources["ConsoleBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and read["Action"] == "s3:GetObject"
+    assert "${ConsoleDistribution}" in read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    headers = resources["ConsoleResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::If"]
+    assert csp[0] == "ConsoleHasOidc" and csp[2] == content_security_policy(None)
+    assert default["ResponseHeadersPolicyId"] == {"Ref": "ConsoleResponseHeadersPolicy"}
+    # the API handler tells the console how to sign in
+    env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["DIEM_CONSOLE_OIDC_TOKEN_URL"] == {"Ref": "ConsoleOidcTokenUrl"}
+    assert template["Outputs"]["ConsoleUrl"] == {"Value": {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}}
