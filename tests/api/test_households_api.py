@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import clock
-from conftest import MARKETER, OPERATOR, Api, at, auth
+from conftest import OPERATOR, Api, at, auth, launched_campaign
 
 OWNER = "84961234567"
 NUMBERS = ["84971112233", "84971112234", "84971112235", "84971112236", "84971112237"]
@@ -79,10 +79,8 @@ def contributed(api: Api, hid: str) -> dict[str, int]:
 
 
 def campaign(api: Api, price: int) -> str:
-    partner = api.post("/v1/partners", {"name": "Shop"}, headers=MARKETER, expect=201).data["partner_id"]
     body = {
         "name": "Data week",
-        "partner_id": partner,
         "voucher": {"title": "Coffee", "value_vnd": 50_000},
         "points_price": price,
         "inventory": 100,
@@ -91,9 +89,7 @@ def campaign(api: Api, price: int) -> str:
         "ends_at": "2027-06-01T00:00:00Z",
         "voucher_valid_days": 30,
     }
-    cid = api.post("/v1/campaigns", body, headers=MARKETER, expect=201).data["campaign_id"]
-    api.post(f"/v1/campaigns/{cid}/launch", headers=MARKETER, expect=200)
-    return str(cid)
+    return launched_campaign(api, body)
 
 
 def test_create_invite_accept_and_who_sees_it(api_world):

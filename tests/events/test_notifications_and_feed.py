@@ -19,7 +19,7 @@ from chalicelib.notify import messages, sms
 from chalicelib.notify.gsm import is_gsm, septets
 from chalicelib.store import Event as EventItem
 from chalicelib.store import Notification
-from conftest import MARKETER, OPERATOR, T0, auth
+from conftest import MARKETER, OPERATOR, T0, auth, launched_campaign
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("no_dns")]
 
@@ -38,16 +38,13 @@ def spend(api: Any, n: int, msisdn: str = A, amount: int = 100_000, service: str
 
 
 def campaign(api: Any, **fields: Any) -> str:
-    partner = api.post("/v1/partners", {"name": "Shop"}, headers=MARKETER, expect=201).data
     body = {
-        "name": "c", "partner_id": partner["partner_id"], "voucher": {"title": "Trà sữa đá", "value_vnd": 30_000},
+        "name": "c", "voucher": {"title": "Trà sữa đá", "value_vnd": 30_000},
         "points_price": 100, "inventory": 5, "per_subscriber_limit": 5,
         "starts_at": clock.iso(T0 - timedelta(days=1)), "ends_at": clock.iso(T0 + timedelta(days=60)),
         "voucher_valid_days": 14, **fields,
     }  # fmt: skip
-    campaign_id = api.post("/v1/campaigns", body, headers=MARKETER, expect=201).data["campaign_id"]
-    api.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER, expect=200)
-    return str(campaign_id)
+    return launched_campaign(api, body)
 
 
 def gsm(text: str) -> bool:

@@ -16,7 +16,7 @@ from chalicelib import clock
 from chalicelib.errors import DiemError
 from chalicelib.store import LedgerEntry, Subscriber, Voucher
 from chalicelib.vouchers import service as vouchers
-from conftest import MARKETER, OPERATOR, auth
+from conftest import OPERATOR, auth, launched_campaign
 
 # the heavy concurrency proofs share one worker, so they never overload the machine together
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("heavy")]
@@ -53,10 +53,8 @@ def pool(engine_api):
             "occurred_at": "2026-11-10T00:00:00Z",
         }
         api.post("/v1/spend-events", event, headers=OPERATOR, expect=201)
-    partner = api.post("/v1/partners", {"name": "Family shop"}, headers=MARKETER, expect=201).data["partner_id"]
     campaign = {
         "name": "Family data",
-        "partner_id": partner,
         "voucher": {"title": "Coffee", "value_vnd": 30_000},
         "points_price": PRICE,
         "inventory": 1_000,
@@ -65,8 +63,7 @@ def pool(engine_api):
         "ends_at": "2026-12-01T00:00:00Z",
         "voucher_valid_days": 30,
     }
-    campaign_id = api.post("/v1/campaigns", campaign, headers=MARKETER, expect=201).data["campaign_id"]
-    api.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER, expect=200)
+    campaign_id = launched_campaign(api, campaign, partner="Family shop")
     shown = api.get(f"/v1/households/{hid}", headers=OPERATOR, expect=200).data
     assert shown["pool_balance"] == EARNED * len(MEMBERS)
     return api, hid, campaign_id
