@@ -28,7 +28,7 @@ CATCH_UP_DAYS = 7
 def notices(item: Subscriber, today: date) -> list[Event]:
     """The notices one subscriber is due (pure but for reading the item)."""
     last = today + timedelta(days=rules().expiry_notice_days)
-    buckets = item.buckets.as_dict() if hasattr(item.buckets, "as_dict") else dict(item.buckets or {})
+    buckets = item.buckets or {}
     at = clock.iso(clock.now())
     found = []
     for day, points in sorted(buckets.items()):

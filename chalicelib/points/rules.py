@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -101,8 +102,14 @@ def restore(buckets: Buckets, taken: Buckets) -> dict[str, int]:
 
 def rank_in_window(rank_by_month: Mapping[str, int], as_of: date) -> int:
     """Rank points of the 12 calendar months ending with `as_of`'s month."""
-    window = {month_key(add_months(as_of.replace(day=1), -i)) for i in range(rules().rank_window_months)}
+    window = _months_ending(as_of.replace(day=1), rules().rank_window_months)
     return sum(int(p) for m, p in rank_by_month.items() if m in window)
+
+
+@functools.lru_cache(maxsize=32)
+def _months_ending(first_day: date, months: int) -> frozenset[str]:
+    """The keys of the `months` calendar months ending with `first_day`'s (every points read asks)."""
+    return frozenset(month_key(add_months(first_day, -i)) for i in range(months))
 
 
 def prune_rank(rank_by_month: Mapping[str, int], as_of: date) -> dict[str, int]:

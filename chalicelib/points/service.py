@@ -38,20 +38,15 @@ def to_account(item: Subscriber) -> Account:
         activated_on=date.fromisoformat(item.activated_on),
         seq=int(item.seq or 0),
         balance=int(item.balance or 0),
-        buckets=_int_map(item.buckets),
-        rank=_int_map(item.rank),
+        buckets=dict(item.buckets or {}),
+        rank=dict(item.rank or {}),
         tier=TierState(item.tier or tiers.TIER_CODES[0], _date(item.tier_since), _date(item.tier_cycle_ends_on)),
         next_anniversary=_date(item.next_anniversary),
         ledger=Links(tuple(item.ledger_open or ()), item.ledger_sealed),
         household_id=item.household_id,
-        pool=_int_map(item.pool),
+        pool=dict(item.pool or {}),
         household_left_on=_date(item.household_left_on),
     )
-
-
-def _int_map(value: Any) -> dict[str, int]:
-    raw = value.as_dict() if hasattr(value, "as_dict") else (value or {})
-    return {k: int(v) for k, v in raw.items()}
 
 
 def load(msisdn: str) -> Subscriber:
@@ -97,51 +92,47 @@ def account_ops(item: Subscriber, account: Account, entries: list[Entry], now: d
             prev_block=seal.prev if seal else None,
         )
         ops.append(store.put(ledger, condition=LedgerEntry.entry_id.does_not_exist(), label=f"ledger:{entry.entry_id}"))
-    actions: list[Any] = [Subscriber.seq.set(seq if entries else before_seq + 1)]
-    for attribute, value in _stored_state(account, links):
-        if value == _as_stored(getattr(item, attribute.attr_name)):
-            continue
-        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    changed: dict[str, Any] = {"seq": seq if entries else before_seq + 1}
+    for name, value in _stored_state(account, links).items():
+        if value != _as_stored(getattr(item, name)):
+            changed[name] = value
     ops.append(
-        store.update(
+        store.assign(
             Subscriber,
             account.msisdn,
-            actions=actions,
-            condition=(Subscriber.seq == before_seq) & (Subscriber.owner_id == account.owner_id),
+            values=changed,
+            expected={"seq": before_seq, "owner_id": account.owner_id},
             label=BALANCE,
         )
     )
     return ops
 
 
-def _stored_state(account: Account, links: Links) -> list[tuple[Any, Any]]:
-    """The balance item's points attributes for `account` (None: absent)."""
+def _stored_state(account: Account, links: Links) -> dict[str, Any]:
+    """The balance item's points attributes for `account`, by name (None: absent)."""
     state = account.tier
-    return [
-        (Subscriber.balance, account.balance),
-        (Subscriber.buckets, account.buckets),
-        (Subscriber.rank, account.rank),
-        (Subscriber.tier, state.tier),
-        (Subscriber.tier_since, state.since.isoformat() if state.since else None),
-        (Subscriber.tier_cycle_ends_on, state.cycle_ends_on.isoformat() if state.cycle_ends_on else None),
-        (Subscriber.next_anniversary, account.next_anniversary.isoformat() if account.next_anniversary else None),
-        (Subscriber.expiry_due, account.expiry_due()),
-        (Subscriber.anniversary_due, account.anniversary_due()),
-        (Subscriber.review_due, account.review_due()),
-        (Subscriber.ledger_open, list(links.open)),
-        (Subscriber.ledger_sealed, links.sealed),
-        (Subscriber.household_id, account.household_id),
-        (Subscriber.pool, account.pool),
-        (Subscriber.household_left_on, account.household_left_on.isoformat() if account.household_left_on else None),
-    ]
+    return {
+        "balance": account.balance,
+        "buckets": account.buckets,
+        "rank": account.rank,
+        "tier": state.tier,
+        "tier_since": state.since.isoformat() if state.since else None,
+        "tier_cycle_ends_on": state.cycle_ends_on.isoformat() if state.cycle_ends_on else None,
+        "next_anniversary": account.next_anniversary.isoformat() if account.next_anniversary else None,
+        "expiry_due": account.expiry_due(),
+        "anniversary_due": account.anniversary_due(),
+        "review_due": account.review_due(),
+        "ledger_open": list(links.open),
+        "ledger_sealed": links.sealed,
+        "household_id": account.household_id,
+        "pool": account.pool,
+        "household_left_on": account.household_left_on.isoformat() if account.household_left_on else None,
+    }
 
 
 def _as_stored(value: Any) -> Any:
-    """A value read from the item, comparable with `_stored_state`'s."""
-    if hasattr(value, "as_dict"):
-        return _int_map(value)
-    if isinstance(value, dict):
-        return _int_map(value)
+    """A value read from the item, comparable with `_stored_state`'s (PynamoDB
+    reads numbers as floats, lists as its own lists)."""
     if isinstance(value, list):
         return list(value)
     if isinstance(value, float | int) and not isinstance(value, bool):

@@ -236,8 +236,7 @@ def _fulfil(item: ProductOrder, answer: Answer) -> Reply:
 
 def _taken(item: ProductOrder) -> dict[str, int]:
     """The points the order's debit took, by bucket expiry date."""
-    raw = item.taken.as_dict() if hasattr(item.taken, "as_dict") else (item.taken or {})
-    return {day: int(p) for day, p in raw.items()}
+    return dict(item.taken or {})
 
 
 def _as(item: ProductOrder, status: str, now_iso: str) -> ProductOrder:

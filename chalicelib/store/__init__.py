@@ -32,6 +32,7 @@ from chalicelib.store.models import (
 from chalicelib.store.transact import (
     Cancelled,
     Op,
+    assign,
     batch_get,
     check,
     conditional_write,
@@ -66,6 +67,7 @@ __all__ = [
     "UssdSession",
     "Voucher",
     "Webhook",
+    "assign",
     "batch_get",
     "bind",
     "check",

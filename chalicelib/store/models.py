@@ -12,12 +12,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import (
+    Attribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.constants import MAP, NUMBER
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -54,6 +56,22 @@ def _meta(base_name: str, *, stream: bool = False) -> BoundMeta:
 
 def _gsi(name: str, projection: type = AllProjection) -> type:
     return type("Meta", (), {"index_name": name, "projection": projection()})
+
+
+class CountsAttribute(Attribute[dict[str, int]]):
+    """Whole numbers by key (points by expiry date, rank points by month), stored
+    as a DynamoDB map of numbers and read as a plain `dict[str, int]`.
+
+    The same bytes as a `MapAttribute` of numbers, without its per-key objects:
+    the balance item is read and written on every accrual and claim."""
+
+    attr_type = MAP
+
+    def serialize(self, value: dict[str, int]) -> dict[str, dict[str, str]]:
+        return {key: {NUMBER: str(int(count))} for key, count in value.items()}
+
+    def deserialize(self, value: dict[str, dict[str, str]]) -> dict[str, int]:
+        return {key: int(number[NUMBER]) for key, number in value.items()}
 
 
 # --- subscribers -------------------------------------------------------------
@@ -102,8 +120,8 @@ class Subscriber(_Model):
     updated_at = UnicodeAttribute()
     seq = NumberAttribute(default=0)
     balance = NumberAttribute(default=0)
-    buckets: MapAttribute[str, Any] = MapAttribute(default=dict)
-    rank: MapAttribute[str, Any] = MapAttribute(default=dict)
+    buckets = CountsAttribute(default=dict)
+    rank = CountsAttribute(default=dict)
     tier = UnicodeAttribute(default="potential")
     tier_since = UnicodeAttribute(null=True)
     tier_cycle_ends_on = UnicodeAttribute(null=True)
@@ -118,7 +136,7 @@ class Subscriber(_Model):
     # batches they contributed to its pool (expiry date -> points, still theirs:
     # taken back on leaving, forfeited on recycling) and the day they last left one
     household_id = UnicodeAttribute(null=True)
-    pool: MapAttribute[str, Any] = MapAttribute(default=dict)
+    pool = CountsAttribute(default=dict)
     household_left_on = UnicodeAttribute(null=True)
     # channels: when this owner sent TC (no notification SMS until DK); a recycled
     # number's new owner starts without it (the recycling writes a new item)
@@ -585,7 +603,7 @@ class ProductOrder(_Model):
     sku = UnicodeAttribute()
     points = NumberAttribute()
     # points the debit took by bucket expiry date: what a refund restores
-    taken: MapAttribute[str, Any] = MapAttribute(default=dict)
+    taken = CountsAttribute(default=dict)
     status = UnicodeAttribute()
     created_at = UnicodeAttribute()
     settled_at = UnicodeAttribute(null=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from pynamodb.attributes import Attribute
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -105,6 +106,68 @@ def update(
         return_values_on_condition_failure=_FAIL_VALUES,
     )
     return Op({"Update": kwargs}, label or model_cls.__name__)
+
+
+def assign(
+    model_cls: type[Model],
+    hash_key: Any,
+    range_key: Any = None,
+    *,
+    values: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    label: str,
+) -> Op:
+    """An update setting each attribute of `values` (None: removing it), on the
+    condition that each attribute of `expected` holds its value (attributes by
+    their model names).
+
+    What `update` builds from PynamoDB's actions and conditions, written
+    directly: the balance item's update is in every accrual and claim, and
+    PynamoDB's expression objects cost more there than the rest of the plan."""
+    bind()
+    attributes = model_cls.get_attributes()
+    names: dict[str, str] = {}
+    placeholders: dict[str, Any] = {}
+    assignments: list[str] = []
+    removals: list[str] = []
+    for n, (name, value) in enumerate(values.items()):
+        attribute = attributes[name]
+        names[f"#u{n}"] = attribute.attr_name
+        if value is None:
+            removals.append(f"#u{n}")
+        else:
+            placeholders[f":u{n}"] = {attribute.attr_type: attribute.serialize(value)}
+            assignments.append(f"#u{n} = :u{n}")
+    checks: list[str] = []
+    for n, (name, value) in enumerate(expected.items()):
+        attribute = attributes[name]
+        names[f"#c{n}"] = attribute.attr_name
+        placeholders[f":c{n}"] = {attribute.attr_type: attribute.serialize(value)}
+        checks.append(f"#c{n} = :c{n}")
+    clauses = [f"SET {', '.join(assignments)}"] if assignments else []
+    if removals:
+        clauses.append(f"REMOVE {', '.join(removals)}")
+    request: dict[str, Any] = {
+        "TableName": model_cls.Meta.table_name,
+        "Key": _raw_key(attributes.values(), hash_key, range_key),
+        "UpdateExpression": " ".join(clauses),
+        "ExpressionAttributeNames": names,
+        "ReturnValuesOnConditionCheckFailure": _FAIL_VALUES,
+    }
+    if checks:
+        request["ConditionExpression"] = " AND ".join(checks)
+    if placeholders:
+        request["ExpressionAttributeValues"] = placeholders
+    return Op({"Update": request}, label)
+
+
+def _raw_key(attributes: Iterable[Attribute[Any]], hash_key: Any, range_key: Any) -> dict[str, Any]:
+    key = {}
+    for attribute in attributes:
+        if attribute.is_hash_key or (attribute.is_range_key and range_key is not None):
+            value = hash_key if attribute.is_hash_key else range_key
+            key[attribute.attr_name] = {attribute.attr_type: attribute.serialize(value)}
+    return key
 
 
 def check(

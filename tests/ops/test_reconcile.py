@@ -198,7 +198,7 @@ def negative_balance(w: World) -> dict[str, Ids]:
 
 def negative_bucket(w: World) -> dict[str, Ids]:
     item = Subscriber.get(ME)
-    buckets = {day: int(n) for day, n in item.buckets.as_dict().items()}
+    buckets = {day: int(n) for day, n in item.buckets.items()}
     day = min(buckets)
     item.update(actions=[Subscriber.buckets.set({**buckets, day: -buckets[day], "2099-01-31": 2 * buckets[day]})])
     return {"subscriber.negative_bucket": {"msisdn": ME}}

@@ -53,7 +53,7 @@ def catalogue_of(api: Any) -> dict[str, dict[str, Any]]:
 
 
 def buckets(msisdn: str) -> dict[str, int]:
-    return {d: int(p) for d, p in Subscriber.get(msisdn, consistent_read=True).buckets.as_dict().items()}
+    return {d: int(p) for d, p in Subscriber.get(msisdn, consistent_read=True).buckets.items()}
 
 
 def ledger_sum(msisdn: str) -> int:

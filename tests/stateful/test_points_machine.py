@@ -557,9 +557,7 @@ class PointsMachine(RuleBasedStateMachine):
                 "expiring": [{"on": d.isoformat(), "points": p} for d, p in sorted(sub.buckets.items()) if d >= today],
             }
             assert {k: shown.get(k) for k in expected} == expected, f"view: {shown} != model {expected}"
-            stored = {
-                date.fromisoformat(d): int(p) for d, p in (item.buckets.as_dict() if item.buckets else {}).items()
-            }
+            stored = {date.fromisoformat(d): int(p) for d, p in (item.buckets or {}).items()}
             assert {d: p for d, p in stored.items() if p} == sub.buckets, "buckets (expired points left?)"
             # the ledger is read again when the item's seq or the model's entries moved (an entry
             # written without either shows at the next read: the whole ledger is compared)
