@@ -147,6 +147,8 @@ def assign(
     clauses = [f"SET {', '.join(assignments)}"] if assignments else []
     if removals:
         clauses.append(f"REMOVE {', '.join(removals)}")
+    if not clauses:
+        raise ValueError("an update must set or remove at least one attribute")
     request: dict[str, Any] = {
         "TableName": model_cls.Meta.table_name,
         "Key": _raw_key(attributes.values(), hash_key, range_key),
