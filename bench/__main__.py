@@ -145,6 +145,16 @@ def print_ops(result: dict[str, Any]) -> None:
                     if units:
                         spent = ", ".join(f"{k} {x:g}" for k, x in units.items())
                         print(f"    {name} {side}: index units {spent}")
+                if not v.get("baseline_writes_the_same", True):
+                    diem, base = v["diem"]["written"], v["baseline"]["written"]
+                    for table in sorted(diem.keys() | base.keys()):
+                        only_diem = sorted(set(diem.get(table, [])) - set(base.get(table, [])))
+                        only_base = sorted(set(base.get(table, [])) - set(diem.get(table, [])))
+                        if only_diem or only_base:
+                            print(
+                                f"    {name}: the baseline writes other attributes of {table}: "
+                                f"diem only {only_diem}, baseline only {only_base}"
+                            )
     targets = result.get("targets", {})
     print(
         f"\nLatency in process, p50 ms ({result['iterations']} requests per series, every series interleaved, "

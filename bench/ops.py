@@ -43,6 +43,8 @@ from bench import (
     raw_client,
     use_tables,
 )
+from chalicelib.clock import local_date
+from chalicelib.points.chain import BLOCK as LEDGER_BLOCK
 
 ITERATIONS = 60
 WARMUP = 10
@@ -141,9 +143,14 @@ class Side:
                 out[name] = out.get(name, 0.0) + units
         return out
 
+    # the attributes every probe's writes set or removed, by table (base name):
+    # what a request always writes (the ledger chain's sealing left out: SEALING)
+    written: dict[str, list[str]] = field(default_factory=dict)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": [c.label() for c in self.calls],
+            "written": self.written,
             "round_trips": self.round_trips,
             "write_units": self.write_units,
             "read_units": self.read_units,
@@ -176,6 +183,7 @@ class VariantResult:
             "meets_cost_target": target.met_by(self.diem.calls, keyed),
             "meets_client_target": client_ratio <= CLIENT_RATIO,
             "meets_handler_target": handler_ratio <= HANDLER_RATIO,
+            "baseline_writes_the_same": self.diem.written == self.baseline.written,
         }
 
 
@@ -204,6 +212,35 @@ class OpResult:
 
 
 # -- measuring -----------------------------------------------------------------
+
+
+def _written(calls: list[DynamoCall]) -> dict[str, set[str]]:
+    """The attributes one request's writes set or removed, by table (base name)."""
+    out: dict[str, set[str]] = {}
+    for call in calls:
+        for write in call.writes:
+            before, after = write.before or {}, write.after or {}
+            if write.kind == "Put":
+                names = set(after)
+            elif write.kind == "Update":
+                names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+            else:
+                continue
+            out.setdefault(_base_name(write.table), set()).update(names)
+    return out
+
+
+# written only by the entry that fills a block of the ledger chain (every sixth
+# entry of an owner): whether a side's five probes meet one depends on where
+# its subscribers' chains stand, so these are left out of the comparison
+SEALING = frozenset({"block", "prev_block", "ledger_sealed"})
+
+
+def _always_written(samples: list[list[DynamoCall]]) -> dict[str, list[str]]:
+    """The attributes every sample wrote, by table (the chain's sealing left out)."""
+    each = [_written(calls) for calls in samples]
+    tables = set.intersection(*(set(w) for w in each)) if each else set()
+    return {t: sorted(set.intersection(*(w[t] for w in each)) - SEALING) for t in sorted(tables)}
 
 
 def _typical(samples: list[list[DynamoCall]]) -> list[DynamoCall]:
@@ -236,7 +273,7 @@ def measure(
             for _ in range(PROBES):
                 variant.client()
                 samples.append(diem_recorder.take())
-        out.diem.calls = _typical(samples)
+        out.diem.calls, out.diem.written = _typical(samples), _always_written(samples)
         if after_probes is not None:
             after_probes(name)
         samples = []
@@ -244,7 +281,7 @@ def measure(
             for _ in range(PROBES):
                 variant.base()
                 samples.append(base_recorder.take())
-        out.baseline.calls = _typical(samples)
+        out.baseline.calls, out.baseline.written = _typical(samples), _always_written(samples)
     series: list[tuple[Callable[[], Callable[[], Any]], list[float]]] = []
     for name, variant in variants.items():
         out = result.variants[name]
@@ -409,8 +446,14 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-def _ledger_item(owner: str, msisdn: str, entry_id: str, seq: int, kind: str, points: int, balance: int) -> dict:
+def _ledger_item(
+    owner: str, msisdn: str, entry_id: str, seq: int, kind: str, points: int, balance: int, links: Links
+) -> dict[str, Any]:
+    """A ledger entry as diem writes one, with the chain's block when this entry fills one."""
+    seal = links.seal
     return {
+        **({"block": {"L": [_s(i) for i in seal[0]]}} if seal else {}),
+        **({"prev_block": _s(seal[1])} if seal and seal[1] else {}),
         "owner_id": _s(owner),
         "entry_id": _s(entry_id),
         "seq": _n(seq),
@@ -426,8 +469,34 @@ def _ledger_item(owner: str, msisdn: str, entry_id: str, seq: int, kind: str, po
     }
 
 
-def _balance_update(table: str, item: dict[str, Any], delta: int) -> tuple[dict[str, Any], int, int]:
-    """The conditional update of a subscriber item read just before: new balance, buckets, rank, seq."""
+@dataclass(frozen=True)
+class Links:
+    """The ledger chain's head after one more entry, as diem keeps it on the balance
+    item (`chalicelib/points/chain.py`): the open block's ids, the newest seal,
+    and the block an entry that fills one stores (with the seal before it)."""
+
+    open: list[str]
+    sealed: str | None
+    seal: tuple[list[str], str | None] | None
+
+
+def _links(item: dict[str, Any], entry_id: str) -> Links:
+    opened = [v["S"] for v in item.get("ledger_open", {}).get("L", [])] + [entry_id]
+    sealed = item.get("ledger_sealed", {}).get("S")
+    if len(opened) == LEDGER_BLOCK:
+        return Links([], entry_id, (opened, sealed))
+    return Links(opened, sealed, None)
+
+
+def _balance_update(
+    table: str, item: dict[str, Any], delta: int, entry_id: str
+) -> tuple[dict[str, Any], int, int, Links]:
+    """The conditional update of a subscriber item read just before: new balance,
+    buckets, rank, seq and the ledger chain's head (`entry_id` appended)."""
+    links = _links(item, entry_id)
+    chain_values: dict[str, Any] = {":open": {"L": [_s(i) for i in links.open]}}
+    if links.seal:  # this entry fills a block: the newest seal moves to it
+        chain_values[":sealed"] = _s(entry_id)
     before = int(item["seq"]["N"])
     balance = int(item["balance"]["N"]) + delta
     buckets = dict(item.get("buckets", {}).get("M", {}))
@@ -452,30 +521,60 @@ def _balance_update(table: str, item: dict[str, Any], delta: int) -> tuple[dict[
             "TableName": table,
             "Key": {"msisdn": item["msisdn"]},
             "UpdateExpression": (
-                "SET #seq = :seq, #balance = :balance, #buckets = :buckets, #rank = :rank, #tier = :tier"
+                "SET #seq = :seq, #balance = :balance, #buckets = :buckets, "
+                + ("#rank = :rank, " if delta > 0 else "")
+                + "ledger_open = :open"
+                + (", ledger_sealed = :sealed" if links.seal else "")
             ),
             "ConditionExpression": "#seq = :before AND #owner = :owner",
             "ExpressionAttributeNames": {
                 "#seq": "seq",
                 "#balance": "balance",
                 "#buckets": "buckets",
-                "#rank": "rank",
-                "#tier": "tier",
+                **({"#rank": "rank"} if delta > 0 else {}),
                 "#owner": "owner_id",
             },
             "ExpressionAttributeValues": {
                 ":seq": _n(before + 1),
                 ":balance": _n(balance),
                 ":buckets": {"M": buckets},
-                ":rank": {"M": rank},
-                ":tier": item.get("tier", _s("loyal")),
+                **({":rank": {"M": rank}} if delta > 0 else {}),
                 ":before": _n(before),
                 ":owner": item["owner_id"],
+                **chain_values,
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
-    return update, before + 1, balance
+    return update, before + 1, balance, links
+
+
+def day_count(kind: str) -> str:
+    """The stock shard's count of `kind` ("i" issued, "r" reversed) today, local time."""
+    return f"{kind}{local_date(datetime.now(UTC)):%y%m%d}"
+
+
+def stamped(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`items` each writing an attempt stamp (`_rq`), as diem's kernel marks every
+    item it writes so that a lost reply is recognised (ConditionChecks write nothing)."""
+    stamp = _s(f"{secrets.token_hex(10)}.0")
+    out = []
+    for item in items:
+        ((kind, body),) = item.items()
+        body = dict(body)
+        if kind == "Put":
+            body["Item"] = {**body["Item"], "_rq": stamp}
+        elif kind == "Update":
+            expression = body["UpdateExpression"]
+            body["UpdateExpression"] = (
+                expression.replace("SET ", "SET #rq = :rq, ", 1)
+                if "SET " in expression
+                else f"SET #rq = :rq {expression}"
+            )
+            body["ExpressionAttributeNames"] = {**body.get("ExpressionAttributeNames", {}), "#rq": "_rq"}
+            body["ExpressionAttributeValues"] = {**body.get("ExpressionAttributeValues", {}), ":rq": stamp}
+        out.append({kind: body})
+    return out
 
 
 # -- Idempotency-Key on the baseline: the record put in the same transaction ----
@@ -585,12 +684,11 @@ def bench_accrue(w: World, iterations: int, warmup: int, rec: CallRecorder, base
         def base() -> None:
             m = w.next_msisdn("base")
             item = w.raw.get_item(TableName=subs, Key={"msisdn": _s(m)}, ConsistentRead=True)["Item"]
-            update, seq, balance = _balance_update(subs, item, 2_500)
-            entry = _ledger_item(
-                item["owner_id"]["S"], m, f"earn:base-{run}-{next(counter)}", seq, "earn", 2_500, balance
-            )
+            entry_id = f"earn:base-{run}-{next(counter)}"
+            update, seq, balance, links = _balance_update(subs, item, 2_500, entry_id)
+            entry = _ledger_item(item["owner_id"]["S"], m, entry_id, seq, "earn", 2_500, balance, links)
             put = {"Put": {"TableName": ledger, "Item": entry, "ConditionExpression": "attribute_not_exists(entry_id)"}}
-            w.raw.transact_write_items(TransactItems=[update, put, *keyed_base.record(keyed)])
+            w.raw.transact_write_items(TransactItems=stamped([update, put, *keyed_base.record(keyed)]))
 
         return Variant(client, handler, base)
 
@@ -770,8 +868,8 @@ def bench_claim(
         item = response["Responses"][subs][0]
         counted = {c["counter_id"]["S"]: c for c in response["Responses"][counters]}
         mine = claims_counter in counted and counted[claims_counter].get("owner_id") == _s(owner)
-        update, seq, balance = _balance_update(subs, item, -CLAIM_PRICE)
         code = secrets.token_hex(10).upper()
+        update, seq, balance, links = _balance_update(subs, item, -CLAIM_PRICE, f"spend:{code}")
         now = _s(now_iso())
         voucher = {
             **template,
@@ -782,7 +880,7 @@ def bench_claim(
             "expires_at": _s(now_iso(30 * 86400)),
         }
         voucher.pop("_rq", None)
-        entry = _ledger_item(owner, m, f"spend:{code}", seq, "spend", -CLAIM_PRICE, balance)
+        entry = _ledger_item(owner, m, f"spend:{code}", seq, "spend", -CLAIM_PRICE, balance, links)
         if mine:
             count = {
                 "UpdateExpression": "ADD #count :one",
@@ -796,39 +894,53 @@ def bench_claim(
                 "ExpressionAttributeValues": {":one": _n(1), ":owner": _s(owner)},
             }
         w.raw.transact_write_items(
-            TransactItems=[
-                update,
-                {"Put": {"TableName": ledger, "Item": entry, "ConditionExpression": "attribute_not_exists(entry_id)"}},
-                {
-                    "Update": {
-                        "TableName": counters,
-                        "Key": {"counter_id": _s(vw.shard_counter)},
-                        "UpdateExpression": "ADD stock :minus, issued :one",
-                        "ConditionExpression": "stock > :zero AND #status = :active AND starts_at <= :now "
-                        "AND ends_at > :now",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":minus": _n(-1),
-                            ":one": _n(1),
-                            ":zero": _n(0),
-                            ":active": _s("active"),
-                            ":now": now,
-                        },
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": counters,
-                        "Key": {"counter_id": _s(claims_counter)},
-                        "ExpressionAttributeNames": {"#count": "count"},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        **count,
-                    }
-                },
-                {"Put": {"TableName": vouchers, "Item": voucher, "ConditionExpression": "attribute_not_exists(code)"}},
-                *keyed_base.record(keyed),
-            ]
+            TransactItems=stamped(
+                [
+                    update,
+                    {
+                        "Put": {
+                            "TableName": ledger,
+                            "Item": entry,
+                            "ConditionExpression": "attribute_not_exists(entry_id)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": counters,
+                            "Key": {"counter_id": _s(vw.shard_counter)},
+                            "UpdateExpression": f"ADD stock :minus, issued :one, {day_count('i')} :one",
+                            "ConditionExpression": "stock > :zero AND #status = :active AND starts_at <= :now "
+                            "AND ends_at > :now",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":minus": _n(-1),
+                                ":one": _n(1),
+                                ":zero": _n(0),
+                                ":active": _s("active"),
+                                ":now": now,
+                            },
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": counters,
+                            "Key": {"counter_id": _s(claims_counter)},
+                            "ExpressionAttributeNames": {"#count": "count"},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            **count,
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": vouchers,
+                            "Item": voucher,
+                            "ConditionExpression": "attribute_not_exists(code)",
+                        }
+                    },
+                    *keyed_base.record(keyed),
+                ]
+            )
         )
         vw.base_codes.append(code)
 
@@ -900,41 +1012,43 @@ def bench_redeem(
         now = now_iso()
         redemption_id = "rd_" + secrets.token_hex(12)
         w.raw.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": vouchers,
-                        "Key": {"code": _s(code)},
-                        "UpdateExpression": "SET #status = :redeemed, redemption_id = :rid, redeemed_at = :now, "
-                        "redeemed_campaign = campaign_id",
-                        "ConditionExpression": "#status = :issued AND partner_id = :partner AND expires_at > :now",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":redeemed": _s("redeemed"),
-                            ":issued": _s("issued"),
-                            ":rid": _s(redemption_id),
-                            ":partner": _s(vw.partner_id),
-                            ":now": _s(now),
-                        },
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": redemptions,
-                        "Item": {
-                            "redemption_id": _s(redemption_id),
-                            "partner_id": _s(vw.partner_id),
-                            "code": _s(code),
-                            "order_ref": _s(f"order-{uuid.uuid4().hex[:12]}"),
-                            "store_id": _s("store-1"),
-                            "redeemed_at": _s(now),
-                        },
-                        "ConditionExpression": "attribute_not_exists(redemption_id)",
-                    }
-                },
-                *keyed_base.record(keyed),
-            ]
+            TransactItems=stamped(
+                [
+                    {
+                        "Update": {
+                            "TableName": vouchers,
+                            "Key": {"code": _s(code)},
+                            "UpdateExpression": "SET #status = :redeemed, redemption_id = :rid, redeemed_at = :now, "
+                            "redeemed_campaign = campaign_id",
+                            "ConditionExpression": "#status = :issued AND partner_id = :partner AND expires_at > :now",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":redeemed": _s("redeemed"),
+                                ":issued": _s("issued"),
+                                ":rid": _s(redemption_id),
+                                ":partner": _s(vw.partner_id),
+                                ":now": _s(now),
+                            },
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": redemptions,
+                            "Item": {
+                                "redemption_id": _s(redemption_id),
+                                "partner_id": _s(vw.partner_id),
+                                "code": _s(code),
+                                "order_ref": _s(f"order-{uuid.uuid4().hex[:12]}"),
+                                "store_id": _s("store-1"),
+                                "redeemed_at": _s(now),
+                            },
+                            "ConditionExpression": "attribute_not_exists(redemption_id)",
+                        }
+                    },
+                    *keyed_base.record(keyed),
+                ]
+            )
         )
         vw.base_redemptions.append((redemption_id, code))
 
@@ -981,61 +1095,63 @@ def bench_reverse(
         code = got["Item"]["code"]
         voucher = w.raw.get_item(TableName=vouchers, Key={"code": code}, ConsistentRead=True)["Item"]
         w.raw.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": vouchers,
-                        "Key": {"code": code},
-                        "UpdateExpression": (
-                            "SET #status = :issued REMOVE redemption_id, redeemed_at, redeemed_campaign"
-                        ),
-                        "ConditionExpression": "#status = :redeemed AND redemption_id = :rid",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":issued": _s("issued"),
-                            ":redeemed": _s("redeemed"),
-                            ":rid": _s(redemption_id),
-                        },
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": redemptions,
-                        "Key": {"redemption_id": _s(redemption_id)},
-                        "UpdateExpression": "SET reversed_at = :now, campaign_id = :campaign, #shard = :shard",
-                        "ExpressionAttributeNames": {"#shard": "shard"},
-                        "ConditionExpression": "partner_id = :partner AND attribute_not_exists(reversed_at)",
-                        "ExpressionAttributeValues": {
-                            ":now": _s(now),
-                            ":campaign": voucher["campaign_id"],
-                            ":shard": voucher.get("shard", _n(0)),
-                            ":partner": _s(vw.partner_id),
-                        },
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": counters,
-                        "Key": {"counter_id": _s(vw.shard_counter)},
-                        "UpdateExpression": "ADD reversed :one",
-                        "ConditionExpression": "attribute_exists(counter_id)",
-                        "ExpressionAttributeValues": {":one": _n(1)},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                {
-                    "ConditionCheck": {
-                        "TableName": subscribers,
-                        "Key": {"msisdn": voucher["msisdn"]},
-                        "ConditionExpression": "owner_id = :owner",
-                        "ExpressionAttributeValues": {":owner": voucher["owner_id"]},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-                *keyed_base.record(keyed),
-            ]
+            TransactItems=stamped(
+                [
+                    {
+                        "Update": {
+                            "TableName": vouchers,
+                            "Key": {"code": code},
+                            "UpdateExpression": (
+                                "SET #status = :issued REMOVE redemption_id, redeemed_at, redeemed_campaign"
+                            ),
+                            "ConditionExpression": "#status = :redeemed AND redemption_id = :rid",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":issued": _s("issued"),
+                                ":redeemed": _s("redeemed"),
+                                ":rid": _s(redemption_id),
+                            },
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": redemptions,
+                            "Key": {"redemption_id": _s(redemption_id)},
+                            "UpdateExpression": "SET reversed_at = :now, campaign_id = :campaign, #shard = :shard",
+                            "ExpressionAttributeNames": {"#shard": "shard"},
+                            "ConditionExpression": "partner_id = :partner AND attribute_not_exists(reversed_at)",
+                            "ExpressionAttributeValues": {
+                                ":now": _s(now),
+                                ":campaign": voucher["campaign_id"],
+                                ":shard": voucher.get("shard", _n(0)),
+                                ":partner": _s(vw.partner_id),
+                            },
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": counters,
+                            "Key": {"counter_id": _s(vw.shard_counter)},
+                            "UpdateExpression": f"ADD reversed :one, {day_count('r')} :one",
+                            "ConditionExpression": "attribute_exists(counter_id)",
+                            "ExpressionAttributeValues": {":one": _n(1)},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": subscribers,
+                            "Key": {"msisdn": voucher["msisdn"]},
+                            "ConditionExpression": "owner_id = :owner",
+                            "ExpressionAttributeValues": {":owner": voucher["owner_id"]},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    *keyed_base.record(keyed),
+                ]
+            )
         )
 
     def variant(keyed: bool) -> Variant:
