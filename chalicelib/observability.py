@@ -80,7 +80,11 @@ def measure(name: str, value: float, unit: str = "Seconds") -> None:
 
 
 def flush() -> None:
-    """Emit the invocation's metrics (nothing when none were counted)."""
+    """Emit the invocation's metrics (nothing when none were counted), then
+    forget them: with metrics disabled (`make run`, the tests, the bench)
+    Powertools keeps them, and they would pile up to its 100 values per metric,
+    which it then prints to stdout anyway."""
     m = metrics()
     if m.metric_set:
         m.flush_metrics(raise_on_empty_metrics=False)
+        m.clear_metrics()

@@ -66,3 +66,19 @@ def test_on_call_metrics_are_counted(api, monkeypatch):
     assert api.get("/v1/subscribers/0961234567/points", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert counted.count("SpendEvents") == 2 and "DuplicateSpendEvents" in counted
     assert "AuthorizationFailures" in counted
+
+
+def test_metrics_disabled_do_not_pile_up_or_print(api, capsys):
+    """With metrics disabled (as in `make run` and here) each request still forgets
+    its metrics: Powertools would keep them and print 100 values of one at a time."""
+    from chalicelib import observability
+
+    r = api.put("/v1/subscribers/0961234568", {"activated_on": "2020-01-01", "plan": "prepaid"}, headers=OPERATOR)
+    assert r.status_code == 201, r.data
+    for n in range(101):
+        event = {"event_id": f"pile-{n}", "msisdn": "0961234568", "amount_vnd": 1000, "service": "mobile"}
+        event["occurred_at"] = "2026-01-01T00:00:00Z"
+        reply = api.post("/v1/spend-events", event, headers=OPERATOR)
+        assert reply.status_code == 201, reply.data
+    assert not observability.metrics().metric_set
+    assert "CloudWatchMetrics" not in capsys.readouterr().out
