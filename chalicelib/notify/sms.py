@@ -17,7 +17,6 @@ so a subscriber never gets one notification twice).
 from __future__ import annotations
 
 import collections
-import ipaddress
 import json
 import socket
 import threading
@@ -25,9 +24,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
 
-from chalicelib import config, observability
+from chalicelib import config, endpoints, observability
 from chalicelib.notify import gsm
 
 if TYPE_CHECKING:
@@ -83,7 +81,7 @@ class HttpSender:
     answer refused; no answer (a time-out, a dropped connection) is unknown."""
 
     def __init__(self, url: str, timeout: float | None = None) -> None:
-        if not _allowed(url):
+        if not endpoints.allowed(url):
             raise ValueError("DIEM_SMS_URL must be https://, or http:// to a loopback address (a local sink)")
         self.url, self.timeout = url, timeout or SEND_TIMEOUT_SECONDS
 
@@ -94,7 +92,7 @@ class HttpSender:
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with endpoints.urlopen(request, self.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:  # an answer, not a 2xx: refused
             raise SmsRejected(f"the SMS centre refused {sms.ref}: {exc.code}") from None
@@ -108,19 +106,6 @@ class HttpSender:
 def _check(sms: Sms) -> None:
     if not gsm.is_gsm(sms.text) or gsm.segments(sms.text) > 2:
         raise ValueError(f"{sms.ref}: an SMS is GSM 03.38 text of at most two segments")
-
-
-def _allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http":
-        return False
-    host = parts.hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _senders: dict[str | None, SmsSender] = {}

@@ -7,7 +7,6 @@ pending. `DIEM_CHARGING_ADAPTER=package.module:factory` replaces `HttpCharging`.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import json
 import threading
 import urllib.error
@@ -16,9 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from http.client import HTTPException
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from chalicelib import config, observability
+from chalicelib import config, endpoints, observability
 
 MAX_ANSWER_BYTES = 16 * 1024
 
@@ -66,33 +65,20 @@ class Unconfigured:
         return unknown("no charging system is configured")
 
 
-def _url_allowed(url: str) -> bool:
-    """https anywhere, plain http only to this machine (the simulator)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return bool(parts.hostname)
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
 class HttpCharging:
     """docs/charging.md over HTTP, one request per call (no retry here: the
     order's request and the settlement job decide when to ask again)."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        if not _url_allowed(url):
+        if not endpoints.allowed(url):
             raise ValueError("DIEM_CHARGING_URL must be https://, or http:// to a loopback address (the simulator)")
         self.url, self.timeout = url.rstrip("/"), timeout
 
     def provision(self, order_id: str, msisdn: str, sku: str) -> Answer:
         body = json.dumps({"order_id": order_id, "msisdn": msisdn, "sku": sku}).encode()
         status, answer = self._call("POST", "/provision", body, order_id)
+        if answer.get("order_id") != order_id:  # an answer about another order says nothing of this one
+            return unknown(f"provision answered {status or 'nothing'} for another order")
         if status == 200 and answer.get("status") == Outcome.provisioned:
             return Answer(Outcome.provisioned, reference=_text(answer.get("reference")))
         if status == 409 and answer.get("status") == Outcome.refused:
@@ -101,7 +87,7 @@ class HttpCharging:
 
     def status(self, order_id: str) -> Answer:
         status, answer = self._call("GET", f"/orders/{quote(order_id, safe='')}", None, None)
-        said = answer.get("status") if status == 200 else None
+        said = answer.get("status") if status == 200 and answer.get("order_id") == order_id else None
         if said == Outcome.provisioned:
             return Answer(Outcome.provisioned, reference=_text(answer.get("reference")))
         if said == Outcome.refused:
@@ -115,7 +101,7 @@ class HttpCharging:
             headers["Idempotency-Key"] = key
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (scheme checked)
+            with endpoints.urlopen(request, self.timeout) as response:
                 return response.status, _json(response.read(MAX_ANSWER_BYTES))
         except urllib.error.HTTPError as refused:  # a non-2xx answer: read what it says
             with refused:

@@ -118,11 +118,10 @@ def order(msisdn: str, product_id: str, idem: Idempotency | None, *, owner_id: s
     item = next(order for answer, order in made if answer is reply)
     balance = int(reply.body["balance"])
     before_charging(order_id)
-    try:
-        settled = finish(item, charging().provision(order_id, msisdn, item.sku)).body
-    except Exception:  # the order exists and is paid for: it is answered, pending; the settlement finishes it
-        observability.logger().exception("an order could not be settled at once", extra={"order_id": order_id})
+    settled_reply = _settle_now(item)
+    if settled_reply is None:
         return reply
+    settled = settled_reply.body
     if settled["status"] == REFUNDED and settled["balance"] is None:  # refunded by another meanwhile
         return Reply(201, get_order(msisdn, order_id))
     return Reply(201, {**settled, "balance": balance if settled["balance"] is None else settled["balance"]})
@@ -133,8 +132,22 @@ def _again(msisdn: str, order_id: str) -> Reply:
     again (it provisions an order id at most once)."""
     item, _ = _read(msisdn, order_id)
     if item.status == PENDING:
-        finish(item, charging().provision(order_id, msisdn, item.sku))
+        _settle_now(item)
     return Reply(201, get_order(msisdn, order_id))
+
+
+def _settle_now(item: ProductOrder) -> Reply | None:
+    """Ask the charging system for a pending order and record its answer; None if
+    that failed: the order exists and is paid for, so it is answered pending and
+    the settlement job finishes it (the error's type is logged, never its text,
+    which an operator's adapter may fill with its URL or credentials)."""
+    try:
+        return finish(item, charging().provision(item.order_id, item.msisdn, item.sku))
+    except Exception as exc:
+        observability.logger().warning(
+            "an order could not be settled at once", extra={"order_id": item.order_id, "error": type(exc).__name__}
+        )
+        return None
 
 
 # -- reading -----------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
-from chalicelib import config
+from chalicelib import config, endpoints
 from chalicelib.store import pynamo
 from chalicelib.store.models import MODELS
 
@@ -31,7 +32,7 @@ def _new_client(settings: config.Settings) -> Any:
     import botocore.session
 
     session = botocore.session.get_session()
-    if settings.dynamodb_endpoint and _is_loopback(settings.dynamodb_endpoint):
+    if settings.dynamodb_endpoint and endpoints.is_loopback(urlsplit(settings.dynamodb_endpoint).hostname or ""):
         # a local engine takes any credentials: a fixed pair, so nothing is looked
         # up; elsewhere (AWS, a sandbox endpoint) the environment's or the role's
         session.set_credentials("local", "local")
@@ -41,19 +42,6 @@ def _new_client(settings: config.Settings) -> Any:
         endpoint_url=settings.dynamodb_endpoint,
         config=botocore.config.Config(**_CLIENT_CONFIG),
     )
-
-
-def _is_loopback(endpoint: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(endpoint).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind() -> None:

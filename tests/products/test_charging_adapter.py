@@ -18,6 +18,7 @@ import pytest
 from products.shop import CATALOGUE, subscriber
 
 from chalicelib import config
+from chalicelib.idempotency import Idempotency
 from chalicelib.points import service as points
 from chalicelib.products import catalogue, orders
 from chalicelib.products import charging as adapter
@@ -86,8 +87,13 @@ def odd_system() -> Iterator[dict[str, tuple[int, bytes]]]:
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            status, body = answers.get(self.path.split("?")[0], (404, b"{}"))
+            path = self.path.split("?")[0]
+            answers.setdefault("hits", (0, b""))
+            answers["hits"] = (answers["hits"][0] + 1, answers["hits"][1] + f"{self.command} {path}\n".encode())
+            status, body, *extra = answers.get(path, (404, b"{}"))
             self.send_response(status)
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -122,6 +128,31 @@ def test_only_a_definite_answer_is_believed(odd_system, status, body):
     odd_system["/orders/ord_1"] = (status, body)
     assert system.provision("ord_1", "84961234567", "DATA").outcome is Outcome.unknown
     assert system.status("ord_1").outcome is Outcome.unknown
+
+
+def test_a_redirect_is_never_followed(odd_system):
+    """The configured URL is checked once; a 3xx would reach a host nobody configured
+    (and turn the POST into a GET): it is no answer, and the target is never asked."""
+    base = odd_system["url"][1].decode()
+    system = HttpCharging(base, CHARGING_TIMEOUT_SECONDS)
+    provisioned = b'{"order_id": "ord_1", "status": "provisioned"}'
+    odd_system["/elsewhere"] = (200, provisioned)
+    odd_system["/provision"] = (302, b"{}", {"Location": base + "/elsewhere"})
+    odd_system["/orders/ord_1"] = (301, b"{}", {"Location": base + "/elsewhere"})
+    assert system.provision("ord_1", "84961234567", "DATA").outcome is Outcome.unknown
+    assert system.status("ord_1").outcome is Outcome.unknown
+    asked = odd_system["hits"][1].decode().splitlines()
+    assert asked == ["POST /provision", "GET /orders/ord_1"], asked
+
+
+def test_an_answer_about_another_order_is_no_answer(odd_system):
+    system = HttpCharging(odd_system["url"][1].decode(), CHARGING_TIMEOUT_SECONDS)
+    odd_system["/provision"] = (200, b'{"order_id": "ord_2", "status": "provisioned"}')
+    odd_system["/orders/ord_1"] = (200, b'{"order_id": "ord_2", "status": "refused", "reason": "x"}')
+    assert system.provision("ord_1", "84961234567", "DATA").outcome is Outcome.unknown
+    assert system.status("ord_1").outcome is Outcome.unknown
+    odd_system["/provision"] = (200, b'{"order_id": "ord_1", "status": "provisioned"}')
+    assert system.provision("ord_1", "84961234567", "DATA").outcome is Outcome.provisioned
 
 
 def test_nothing_listening_is_no_answer():
@@ -173,11 +204,17 @@ def test_an_order_whose_settlement_fails_after_the_debit_is_answered_pending(eng
             raise RuntimeError("the adapter broke")
 
     monkeypatch.setattr(orders, "charging", lambda: Broken())
-    reply = orders.order("84961234567", product_id, None)
+    key = Idempotency(record_id="k" * 64, payload_hash="h" * 64)
+    reply = orders.order("84961234567", product_id, key)
     assert broken == [reply.body["order_id"]], "the adapter was not called"
     assert reply.status == 201 and reply.body["status"] == "pending" and reply.body["balance"] == 3_000
     item = ProductOrder.get(reply.body["order_id"])
     assert item.status == "pending" and item.settle_due is not None  # the settlement will ask
+    # the same Idempotency-Key again: the adapter is asked again, still broken: pending, not a 500
+    again = orders.order("84961234567", product_id, key)
+    assert broken == [reply.body["order_id"]] * 2, "the replay did not ask the charging system again"
+    assert again.status == 201 and again.body["order_id"] == reply.body["order_id"]
+    assert again.body["status"] == "pending" and again.body["balance"] == 3_000
 
 
 def test_the_infra_passes_the_charging_url_and_alarms_on_unsettled_orders():
