@@ -417,6 +417,7 @@ def daily(campaign_id: str, start: str | None, end: str | None) -> dict[str, Any
     add up to the campaign's stats. A draft has no days."""
     item = load(campaign_id)
     if item.status == "draft":
+        _day_arg(start), _day_arg(end)  # a bad date is a 400 on a draft too
         return {"items": []}
     first, last = _days(item, start, end)
     counts = shards.per_day(campaign_id, int(item.shard_count))

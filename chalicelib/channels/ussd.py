@@ -8,7 +8,7 @@ the screen's data comes from the service functions the HTTP routes call
 DynamoDB round trips per screen (a warm function, its gateway key cached):
 
     ''        main menu          GetItem subscriber + PutItem session            2
-    1         points             GetItem subscriber                              1
+    1         points             GetItem subscriber (+ 2 BatchGetItem: a member's household)  1 (3)
     2         offers             Query active campaigns + UpdateItem session     2
     2*98, 2*k page, confirm      GetItem session                                 1
     2*k*1     claim              GetItem session + BatchGetItem + TransactWrite  3
@@ -253,7 +253,7 @@ def _main(visit: Visit, at: menu.At) -> screens.Screen:
     if visit.dial.text == "":
         # the session's first screen binds it (a repeat keeps the session it made)
         sessions.begin(visit.key, visit.msisdn, item.owner_id, profile_of(item))
-    return screens.main(screens.points_of(points.view_of(item)))
+    return screens.main(screens.points_of(points.view_of(item, household=False)))  # the pool is on screen 1
 
 
 def _once(visit: Visit, what: str, item_id: str) -> Idempotency:

@@ -265,12 +265,15 @@ def _entry_body(entry_id: str, kind: str, points: int, balance_after: int, at: s
 
 
 def view(msisdn: str) -> dict[str, Any]:
-    """The app's points screen, from one GetItem; expired points never show as spendable."""
+    """The app's points screen, from one GetItem (a household member's: and its
+    household's two BatchGetItems); expired points never show as spendable."""
     return view_of(load(msisdn))
 
 
-def view_of(item: Subscriber) -> dict[str, Any]:
-    """The points screen of a subscriber item already read (`view` without the read)."""
+def view_of(item: Subscriber, *, household: bool = True) -> dict[str, Any]:
+    """The points screen of a subscriber item already read (`view` without the read);
+    `household=False` leaves the household out (and its reads: a member's is two
+    BatchGetItems), for a screen that does not show it."""
     msisdn = item.msisdn
     today = clock.today()
     account = to_account(item).effective(today)
@@ -285,7 +288,7 @@ def view_of(item: Subscriber) -> dict[str, Any]:
         "next_tier": above,
         "rank_points_to_next_tier": needed,
         "expiring": [{"on": day, "points": pts} for day, pts in points_rules.expiring(account.buckets, today)],
-        "household": _household_summary(item),
+        "household": _household_summary(item) if household else None,
     }
 
 

@@ -421,3 +421,10 @@ def test_a_household_member_sees_the_pool_on_screen_1_and_in_diem(world: World) 
     assert "\nQuy nhom: 5.000 diem (khong duoc dung)" in member, member
     reply = world.sms("mo-pool-1", "DIEM", sender=OTHER).data["reply"]
     assert "Quy nhom: 5.000 diem." in reply, reply
+    # the main menu shows no pool: a member's dial costs what anyone's does (TARGETS.md: 2)
+    session = world.new_session()
+    world.screen("", world.new_session(), phone=OTHER)  # the gateway's key is looked up once, then cached
+    with CallRecorder(store.clients()) as recorder:
+        world.screen("", session, phone=OTHER)
+        calls = [c.operation for c in recorder.take()]
+    assert calls == ["GetItem", "PutItem"], calls

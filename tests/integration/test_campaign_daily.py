@@ -153,6 +153,8 @@ def test_drafts_bad_periods_and_unknown_campaigns(world):
     api, partner = world["api"], world["partner"]
     draft = _campaign(api, partner["partner_id"], peak=0)
     assert _daily(api, draft) == {"items": []}
+    for query in ("?from=garbage", "?to=2026-13-01"):  # a draft has no days, and a bad date is still a 400
+        assert _daily(api, draft, query, expect=400)["error"]["code"] == "VALIDATION_ERROR", query
     campaign_id = world["campaign_id"]
     for query in (
         "?from=2026-11-12&to=2026-11-10",
