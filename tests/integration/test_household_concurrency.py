@@ -106,6 +106,8 @@ def test_five_members_spending_from_one_pool_at_once_20_rounds(pool):
         assert int(item.balance) == 0 and all(int(p) > 0 for p in item.pool.values())
         entries = list(LedgerEntry.query(item.owner_id, consistent_read=True))
         assert len(entries) == len({e.entry_id for e in entries})  # each debit once
+        # every entry its own seq: two debits committed from one read would share one
+        assert len({int(e.seq) for e in entries}) == len(entries), sorted(int(e.seq) for e in entries)
         spends = [e for e in entries if e.entry_id.startswith("pool_spend:")]
         spent_from[msisdn] = -sum(int(e.points) for e in spends)
         # the contributed batch is conserved: what is left and what was spent of it
