@@ -62,7 +62,6 @@ _HEADERS = {
         "schema": {"type": "integer", "minimum": 0},
     },
 }
-_RETRY_STATUSES = (429, 503)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -88,7 +87,7 @@ _TEXT_REPLY = {
 
 
 def _headers(status: int) -> dict[str, Any]:
-    names = ["X-Correlation-Id", *(["Retry-After"] if status in _RETRY_STATUSES else [])]
+    names = ["X-Correlation-Id", *(["Retry-After"] if status in errors.RETRYABLE_STATUSES else [])]
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 

@@ -143,7 +143,7 @@ def summary(item: Subscriber) -> dict[str, Any] | None:
     """What `GET .../points` shows of the subscriber's household (None: not in one)."""
     if not item.household_id:
         return None
-    household, items = _read(item.household_id, [])
+    household, _ = _read(item.household_id, [])
     if household is None or household.status != ACTIVE or item.msisdn not in members_of(household):
         return None
     items = _member_items(household, {item.msisdn: item})
@@ -383,7 +383,7 @@ def spend(
     if price <= own or account.household_id is None:
         updated, entry = account.debit(price, today, f"spend:{spend_id}", "spend", ref)
         return updated, [entry], []
-    household, items = _read(account.household_id, [])
+    household, _ = _read(account.household_id, [])
     if household is None or household.status != ACTIVE or spender.msisdn not in members_of(household):
         raise Conflict("Not enough spendable points.", "INSUFFICIENT_POINTS")
     if not may_spend(household, spender.msisdn):

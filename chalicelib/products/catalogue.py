@@ -14,9 +14,7 @@ from chalicelib.store import Product
 from chalicelib.store.pages import key_names, page
 
 ACTIVE = "active"
-KINDS = ("data", "voice", "airtime")
 LABEL = "product"
-MAX_ID_LENGTH = 64
 
 
 def body(item: Product) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from chalicelib.store import LedgerEntry, Product, ProductOrder, Subscriber
 M = TypeVar("M", Product, ProductOrder)
 ORDER = "order"
 PENDING, FULFILLED, REFUNDED = "pending", "fulfilled", "refunded"
-STATUSES = (PENDING, FULFILLED, REFUNDED)
 MAX_ID_LENGTH = 64
 
 

@@ -6,7 +6,7 @@ import { DailyChart } from "../chart";
 import { download, readNumbers, type ReadNumbers, sha256, toCsv } from "../csv";
 import { dateTime, number, percent, vnd } from "../format";
 import { type Key, type Lang, type T, isKey, useI18n } from "../i18n";
-import { href, navigate, usePolling } from "../router";
+import { href, usePolling } from "../router";
 import { Notice, Select, errorText, useConfirm } from "../ui";
 
 export const LIVE_SECONDS = 10;
@@ -403,8 +403,4 @@ function Grant({ campaign, onGranted }: { campaign: Campaign; onGranted: () => v
       )}
     </section>
   );
-}
-
-export function openCampaign(id: string): void {
-  navigate("campaigns", id);
 }
