@@ -65,9 +65,10 @@ def may_spend(household: Household, msisdn: str) -> bool:
 
 
 def _read(household_id: str, msisdns: Iterable[str]) -> tuple[Household | None, dict[str, Subscriber]]:
-    """The household and the given subscribers' items: one BatchGetItem."""
+    """The household and the given subscribers' items: one BatchGetItem (no
+    household can have an empty or over-long id: 404, nothing read)."""
     if not household_id or len(household_id) > MAX_ID_LENGTH:
-        return None, {}
+        raise NotFound("No such household.")
     keys: list[tuple[Any, Any, Any]] = [(Household, household_id, None)]
     keys += [(Subscriber, m, None) for m in dict.fromkeys(msisdns)]
     found = store.batch_get(keys)
@@ -105,7 +106,7 @@ def _caller(items: dict[str, Subscriber], msisdn: str) -> Subscriber:
 def _contributed(item: Subscriber | None, household_id: str, today: date) -> int:
     if item is None or item.household_id != household_id:
         return 0
-    return points_rules.spendable_balance(points.to_account(item).pool, today)
+    return points_rules.spendable_balance(item.pool or {}, today)
 
 
 def _member_body(msisdn: str, member: dict[str, Any], contributed: int) -> dict[str, Any]:

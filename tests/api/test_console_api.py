@@ -86,6 +86,9 @@ def test_a_deployed_stage_offers_openid_connect(api, monkeypatch):
 
 
 def test_the_console_settings_are_read_from_the_environment(monkeypatch):
+    oidc = [f"DIEM_CONSOLE_OIDC_{n}" for n in ("AUTHORIZATION_URL", "TOKEN_URL", "CLIENT_ID", "SCOPE", "BEARER")]
+    for name in oidc:  # whatever the shell running the tests has set
+        monkeypatch.delenv(name, raising=False)
     for name, value in {
         "DIEM_CONSOLE_OIDC_AUTHORIZATION_URL": "https://idp.example/authorize",
         "DIEM_CONSOLE_OIDC_TOKEN_URL": "https://idp.example/token",
@@ -96,7 +99,10 @@ def test_the_console_settings_are_read_from_the_environment(monkeypatch):
     try:
         s = config.settings()
         assert s.console_oidc and (s.console_oidc_scope, s.console_oidc_bearer) == ("openid", "id_token")
+        for name in oidc:
+            monkeypatch.delenv(name, raising=False)
+        config.reset()
+        assert not config.settings().console_oidc
     finally:
         monkeypatch.undo()
         config.reset()
-    assert not config.settings().console_oidc

@@ -260,12 +260,15 @@ def test_bad_input_is_refused_and_changes_nothing(api_world):
     api = api_world
     hid = create(api)
     invite = f"/v1/households/{hid}/invitations"
+    before = household(api, hid)
     error(api.post(invite, {"msisdn": "12"}, headers=me(OWNER)), 400, "VALIDATION_ERROR")
     error(api.post(invite, {"msisdn": "0971112233", "x": 1}, headers=me(OWNER)), 400, "VALIDATION_ERROR")
     error(api.post(invite, {"msisdn": 971112233}, headers=me(OWNER)), 400, "VALIDATION_ERROR")
     error(api.post(invite, {"msisdn": "0999999999"}, headers=me(OWNER)), 404, "NOT_FOUND")  # no such subscriber
     error(api.post(invite, {"msisdn": OWNER}, headers=me(OWNER)), 409, "ALREADY_IN_HOUSEHOLD")
+    assert household(api, hid) == before, "a refused invitation changed the household"
     join(api, hid, A)
+    before = household(api, hid)
     member = f"/v1/households/{hid}/members/{A}"
     error(api.call("PATCH", member, {"can_spend": "yes"}, headers=me(OWNER)), 400, "VALIDATION_ERROR")
     error(api.call("PATCH", member, {"can_spend": 1}, headers=me(OWNER)), 400, "VALIDATION_ERROR")
@@ -278,6 +281,7 @@ def test_bad_input_is_refused_and_changes_nothing(api_world):
     error(api.call("DELETE", f"/v1/households/{hid}/members/{B}", headers=me(OWNER)), 404, "NOT_FOUND")
     error(api.call("DELETE", f"/v1/households/{'x' * 100}/members/{A}", headers=me(OWNER)), 404, "NOT_FOUND")
     assert household(api, hid)["members"][1]["can_spend"] is False
+    assert household(api, hid) == before, "a refused member change changed the household"
     # the operator reads, but does not act for the members
     error(api.post("/v1/households", headers=OPERATOR), 403, "FORBIDDEN")
 
